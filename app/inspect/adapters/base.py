@@ -1,0 +1,67 @@
+"""What every model-family adapter provides."""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass
+
+from app.inspect.trace import HeadWeights, Trace
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """The facts ``GET /api/models`` lists for one model."""
+
+    id: str
+    name: str
+    source: str
+    family: str
+    kind: str  # "encoder" | "decoder" | "encoder-decoder"
+    layers: int
+    heads: int
+    kv_heads: int
+    d_model: int
+    d_head: int
+    max_tokens: int
+    positional: str  # "learned" | "sinusoidal" | "rotary" | ...
+    blocks: tuple[str, ...] = ("encoder",)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["blocks"] = list(self.blocks)
+        return d
+
+
+class Adapter(ABC):
+    """Runs one loaded model and fills a :class:`Trace`.
+
+    Adapters hold model-global state (hooks), so :meth:`trace` is serialised
+    per model by ``self.lock``; callers never run two passes at once on one model.
+    """
+
+    info: ModelInfo
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+
+    @property
+    def default_block(self) -> str:
+        return self.info.blocks[0]
+
+    @abstractmethod
+    def count_tokens(self, text: str) -> int:
+        """Number of tokens ``text`` becomes, special tokens included."""
+
+    @abstractmethod
+    def run(self, text: str, target: str | None = None) -> Trace:
+        """One forward pass over ``text`` (and the decoder input ``target``)."""
+
+    @abstractmethod
+    def head_weights(self, block: str, layer: int, head: int) -> HeadWeights:
+        """The projection slices of one head of one attention block."""
+
+    def trace(self, text: str, target: str | None = None) -> Trace:
+        """Thread-safe :meth:`run`."""
+        with self.lock:
+            return self.run(text, target)

@@ -1,0 +1,69 @@
+"""Shared helpers for Hugging Face models: loading and tokenising into :class:`Tokens`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from app.inspect.trace import Tokens
+
+
+def load_pretrained(source: str, auto_cls):
+    """Load a model and its tokenizer from a hub id or a local directory.
+
+    Always eager attention (SDPA returns no weights), never remote code, and no
+    network when the source is a local directory or ``HF_HUB_OFFLINE`` is set.
+    """
+    from transformers import AutoTokenizer
+
+    local = Path(source).is_dir()
+    offline = local or os.environ.get("HF_HUB_OFFLINE") == "1"
+    tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=offline, trust_remote_code=False)
+    model = auto_cls.from_pretrained(
+        source,
+        attn_implementation="eager",
+        local_files_only=offline,
+        trust_remote_code=False,
+        dtype=torch.float32,
+    )
+    model.eval()
+    return model, tokenizer
+
+
+def tokenize(tokenizer, text: str, max_tokens: int | None = None) -> tuple[dict, Tokens]:
+    """Tokenise ``text`` with special tokens; return model inputs and :class:`Tokens`."""
+    enc = tokenizer(
+        text,
+        return_tensors="pt",
+        return_offsets_mapping=True,
+        return_special_tokens_mask=True,
+        truncation=False,
+    )
+    ids = enc["input_ids"][0].tolist()
+    special = [bool(s) for s in enc.pop("special_tokens_mask")[0].tolist()]
+    offsets_raw = enc.pop("offset_mapping")[0].tolist()
+    pieces = tokenizer.convert_ids_to_tokens(ids)
+    offsets: list[tuple[int, int] | None] = []
+    shown: list[str] = []
+    for piece, sp, (a, b) in zip(pieces, special, offsets_raw):
+        offsets.append(None if sp or a == b else (int(a), int(b)))
+        shown.append(display_piece(tokenizer, piece, sp))
+    return dict(enc), Tokens(text=shown, ids=ids, special=special, offsets=offsets)
+
+
+def display_piece(tokenizer, piece: str, special: bool) -> str:
+    """How a token is labelled on the page: WordPiece keeps ``##``; byte-level BPE is decoded."""
+    if special or piece.startswith("##"):
+        return piece
+    try:
+        text = tokenizer.convert_tokens_to_string([piece])
+    except Exception:  # noqa: BLE001 - some tokenizers cannot decode single pieces
+        return piece
+    return text if text.strip() or not piece.strip() else piece
+
+
+def np32(t: torch.Tensor) -> np.ndarray:
+    return t.detach().to(torch.float32).cpu().numpy()

@@ -1,0 +1,139 @@
+"""The configured models, loaded lazily once, and an LRU of recent traces bounded in bytes."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import replace
+from collections.abc import Callable
+
+from app.core.config import ModelSpec, Settings
+from app.inspect.adapters.base import Adapter
+from app.inspect.sources import resolve
+from app.inspect.trace import Trace
+
+log = logging.getLogger("attnscope")
+
+
+class UnknownModelError(LookupError):
+    """The API asked for a model id the settings do not list."""
+
+
+class ModelUnavailableError(RuntimeError):
+    """A configured model failed to load."""
+
+
+def build_adapter(spec: ModelSpec) -> Adapter:
+    """Load the model a spec names, with the adapter of its family."""
+    if spec.family == "bert":
+        from app.inspect.adapters.bert import BertAdapter
+
+        return BertAdapter(spec.id, resolve(spec.source), spec.name)
+    if spec.family == "textbook":
+        from app.inspect.adapters.textbook import TextbookAdapter
+
+        return TextbookAdapter()
+    raise ModelUnavailableError(f"no adapter for family {spec.family!r} yet")
+
+
+class TraceCache:
+    """LRU of traces keyed by (model, text, options), bounded by total bytes."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._items: OrderedDict[tuple, tuple[Trace, int]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: tuple) -> Trace | None:
+        with self._lock:
+            item = self._items.get(key)
+            if item is None:
+                self.misses += 1
+                return None
+            self._items.move_to_end(key)
+            self.hits += 1
+            return item[0]
+
+    def put(self, key: tuple, trace: Trace) -> None:
+        size = trace.nbytes()
+        if size > self.max_bytes:
+            return
+        with self._lock:
+            if key in self._items:
+                self.bytes -= self._items.pop(key)[1]
+            self._items[key] = (trace, size)
+            self.bytes += size
+            while self.bytes > self.max_bytes:
+                _, (_, n) = self._items.popitem(last=False)
+                self.bytes -= n
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class Registry:
+    """Which models exist (the operator's settings), their adapters, and the trace cache."""
+
+    def __init__(self, settings: Settings, builder: Callable[[ModelSpec], Adapter] = build_adapter):
+        self.specs: dict[str, ModelSpec] = {s.id: s for s in settings.all_models()}
+        self._builder = builder
+        self._adapters: dict[str, Adapter] = {}
+        self._errors: dict[str, str] = {}
+        self._locks = {mid: threading.Lock() for mid in self.specs}
+        self.cache = TraceCache(settings.trace_cache_bytes)
+
+    def ids(self) -> list[str]:
+        return list(self.specs)
+
+    def status(self) -> dict[str, str]:
+        out = {}
+        for mid in self.specs:
+            if mid in self._adapters:
+                out[mid] = "loaded"
+            elif mid in self._errors:
+                out[mid] = f"failed: {self._errors[mid]}"
+            else:
+                out[mid] = "not loaded"
+        return out
+
+    def get(self, model_id: str) -> Adapter:
+        """The adapter of a configured model, loading it on first use."""
+        if model_id not in self.specs:
+            raise UnknownModelError(
+                f"unknown model {model_id!r}; available models: {', '.join(self.specs)}"
+            )
+        adapter = self._adapters.get(model_id)
+        if adapter is not None:
+            return adapter
+        with self._locks[model_id]:
+            if model_id in self._adapters:
+                return self._adapters[model_id]
+            if model_id in self._errors:
+                raise ModelUnavailableError(f"model {model_id!r} failed to load: {self._errors[model_id]}")
+            try:
+                log.info("loading model %s from %s", model_id, self.specs[model_id].source)
+                spec = self.specs[model_id]
+                adapter = self._builder(spec)
+                # show the configured source (a hub id or package), not a resolved server path
+                adapter.info = replace(adapter.info, source=spec.source)
+            except Exception as exc:  # noqa: BLE001 - any load failure marks the model failed
+                reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+                self._errors[model_id] = reason
+                log.error("model %s failed to load: %s", model_id, reason)
+                raise ModelUnavailableError(f"model {model_id!r} failed to load: {reason}") from exc
+            self._adapters[model_id] = adapter
+            return adapter
+
+    def trace(self, model_id: str, text: str, target: str | None = None) -> Trace:
+        """The trace of ``text`` on ``model_id``, from the cache when it is there."""
+        key = (model_id, text, target)
+        hit = self.cache.get(key)
+        if hit is not None:
+            return hit
+        trace = self.get(model_id).trace(text, target)
+        self.cache.put(key, trace)
+        return trace

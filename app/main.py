@@ -1,0 +1,58 @@
+"""The app factory: wires settings, the model registry, routes, static files and middleware."""
+
+from __future__ import annotations
+
+import logging
+import os
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from jinja2 import StrictUndefined
+
+from app.api import errors
+from app.api.middleware import BodyLimit, SecurityHeaders
+from app.api.routes import attention, docs, health, models, pages
+from app.core.config import Settings, get_settings
+from app.inspect.registry import Registry
+
+ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def create_app(settings: Settings | None = None, registry: Registry | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.registry = registry or Registry(settings)
+        for mid in settings.preload:
+            app.state.registry.get(mid)
+        yield
+
+    app = FastAPI(
+        title="AttnScope",
+        summary="See attention inside transformers: per-head weights, Q/K/V, positions, embeddings.",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    templates = Jinja2Templates(directory=ROOT / "templates")
+    templates.env.undefined = StrictUndefined
+    app.state.templates = templates
+    errors.install(app)
+    for r in (health, models, attention, pages, docs):
+        app.include_router(r.router)
+    app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
+    return app
+
+
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+app = create_app()

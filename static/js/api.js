@@ -1,0 +1,67 @@
+// Fetching JSON from the API, and decoding its compact arrays.
+
+export class ApiError extends Error {
+  constructor(detail, status) {
+    super(detail);
+    this.detail = detail;
+    this.status = status;
+  }
+}
+
+/** POST (or GET when body is undefined) JSON; throws ApiError carrying the server's `detail`. */
+export async function api(path, body, { signal } = {}) {
+  const init = body === undefined
+    ? { method: "GET", signal }
+    : { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body), signal };
+  let res;
+  try {
+    res = await fetch(path, init);
+  } catch (err) {
+    if (err.name === "AbortError") throw err;
+    throw new ApiError("The AttnScope server did not answer. Is it still running?", 0);
+  }
+  let data = null;
+  try {
+    data = await res.json();
+  } catch {
+    data = null;
+  }
+  if (!res.ok) {
+    const detail = data && typeof data.detail === "string" ? data.detail : `request failed (HTTP ${res.status})`;
+    throw new ApiError(detail, res.status);
+  }
+  return data;
+}
+
+function halfToFloat(h) {
+  const s = (h & 0x8000) ? -1 : 1;
+  const e = (h >> 10) & 0x1f;
+  const f = h & 0x3ff;
+  if (e === 0) return s * Math.pow(2, -14) * (f / 1024);
+  if (e === 31) return f ? NaN : s * Infinity;
+  return s * Math.pow(2, e - 15) * (1 + f / 1024);
+}
+
+const HALF_TABLE = (() => {
+  const t = new Float32Array(65536);
+  for (let i = 0; i < 65536; i++) t[i] = halfToFloat(i);
+  return t;
+})();
+
+/** Base64 little-endian float16 -> Float32Array. */
+export function decodeF16(b64) {
+  const bin = atob(b64);
+  const n = bin.length >> 1;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    out[i] = HALF_TABLE[bin.charCodeAt(2 * i) | (bin.charCodeAt(2 * i + 1) << 8)];
+  }
+  return out;
+}
+
+/** Rows of a row-major flat array: matrix(flat, offset, rows, cols) -> number[][] */
+export function matrix(flat, offset, rows, cols) {
+  const m = new Array(rows);
+  for (let r = 0; r < rows; r++) m[r] = Array.from(flat.subarray(offset + r * cols, offset + (r + 1) * cols));
+  return m;
+}

@@ -1,0 +1,222 @@
+// The attention view: one head as a heatmap, and every head of the layer as small multiples.
+import { api, decodeF16, matrix } from "../api.js";
+import { CONFIG, SCALE, esc, fontColor, tickLabels } from "../plot.js";
+
+const EXAMPLES = {
+  default: [
+    "The animal didn't cross the street because it was too tired",
+    "Alice is wearing a jacket and she is freezing",
+    "Thinking Machines",
+  ],
+  textbook: ["je suis étudiant", "le chat noir", "elle n'est pas grande"],
+};
+
+const $ = (id) => document.getElementById(id);
+
+export class AttentionView {
+  constructor(models) {
+    this.models = models;
+    this.layerCache = new Map();
+    this.data = null; // {queryTokens, keyTokens, heads, T, weights (per head matrices)}
+    this.pending = null;
+    this.bind();
+  }
+
+  get model() { return this.models.find((m) => m.id === $("model").value); }
+
+  bind() {
+    $("sentence-form").addEventListener("submit", (e) => { e.preventDefault(); this.load(); });
+    $("model").addEventListener("change", () => { this.onModel(); this.load(); });
+    $("block").addEventListener("change", () => this.load());
+    $("layer").addEventListener("change", () => this.load());
+    $("head").addEventListener("change", () => this.renderHead());
+    this.onModel();
+  }
+
+  onModel() {
+    const m = this.model;
+    if (!m) return;
+    fill($("layer"), range(m.layers).map((i) => [i, `Layer ${i + 1}`]));
+    fill($("head"), range(m.heads).map((i) => [i, `Head ${i + 1}`]));
+    const names = { encoder: m.kind === "encoder" ? "Self-attention" : "Encoder self-attention",
+      decoder: "Decoder self-attention (causal)", cross: "Cross-attention (decoder → encoder)" };
+    fill($("block"), m.blocks.map((b) => [b, names[b] || b]));
+    $("block-field").hidden = m.blocks.length < 2;
+    $("target-field").hidden = !m.blocks.includes("cross");
+    const chips = $("examples");
+    chips.replaceChildren();
+    for (const text of EXAMPLES[m.id] || EXAMPLES.default) {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = "chip";
+      b.textContent = text;
+      b.addEventListener("click", () => { $("text").value = text; $("target").value = ""; this.load(); });
+      chips.append(b);
+    }
+    if (m.kind === "encoder-decoder" && !/^(je|le|la|il|elle|nous|vous|tu|ils|elles|les|un|une)\b/i.test($("text").value)) {
+      $("text").value = EXAMPLES.textbook[0];
+    } else if (m.kind !== "encoder-decoder" && EXAMPLES.textbook.includes($("text").value)) {
+      $("text").value = EXAMPLES.default[0];
+    }
+  }
+
+  request() {
+    const body = {
+      model: $("model").value,
+      text: $("text").value,
+      layer: Number($("layer").value),
+      block: $("block").value || undefined,
+      format: "f16",
+    };
+    const target = $("target").value.trim();
+    if (!$("target-field").hidden && target) body.target = target;
+    return body;
+  }
+
+  async load() {
+    const body = this.request();
+    const key = JSON.stringify(body);
+    setError("");
+    let res = this.layerCache.get(key);
+    if (!res) {
+      if (this.pending) this.pending.abort();
+      this.pending = new AbortController();
+      setStatus("Running the model…", true);
+      try {
+        res = await api("/api/attention", body, { signal: this.pending.signal });
+      } catch (err) {
+        if (err.name === "AbortError") return;
+        setStatus("");
+        setError(err.detail || String(err));
+        return;
+      }
+      this.layerCache.set(key, res);
+      if (this.layerCache.size > 64) this.layerCache.delete(this.layerCache.keys().next().value);
+    }
+    const [H, Tq, Tk] = res.shape;
+    const flat = decodeF16(res.weights);
+    this.data = {
+      res, H, Tq, Tk,
+      heads: range(H).map((h) => matrix(flat, h * Tq * Tk, Tq, Tk)),
+    };
+    if (res.target && $("target").value.trim() === "") $("target").placeholder = res.target;
+    setStatus(`${res.model} · ${res.block} · layer ${res.layer + 1} · ${Tq} × ${Tk} tokens`);
+    this.renderHead();
+    this.renderGrid();
+    document.dispatchEvent(new CustomEvent("attention:loaded", { detail: res }));
+  }
+
+  renderHead() {
+    if (!this.data) return;
+    const { res, heads, Tq, Tk } = this.data;
+    const h = Number($("head").value);
+    const q = res.query_tokens, k = res.key_tokens;
+    const custom = range(Tq).map((i) => range(Tk).map((j) => [q[i], k[j]]));
+    const fg = fontColor();
+    const trace = {
+      type: "heatmap",
+      z: heads[h],
+      x: range(Tk),
+      y: range(Tq),
+      customdata: custom.map((row) => row.map(([a, b]) => [esc(a), esc(b)])),
+      hovertemplate: "%{customdata[0]} → %{customdata[1]}<br>weight %{z:.3f}<extra></extra>",
+      colorscale: SCALE,
+      zmin: 0,
+      zmax: 1,
+      colorbar: { title: { text: "weight" }, thickness: 14 },
+    };
+    const size = Math.max(320, Math.min(720, 28 * Math.max(Tq, Tk) + 160));
+    const layout = {
+      title: { text: `${esc(res.model)} · ${res.block} · layer ${res.layer + 1} · head ${h + 1}`,
+        font: { size: 16 }, x: 0, xanchor: "left", y: 0.995, yanchor: "top" },
+      xaxis: { tickvals: range(Tk), ticktext: tickLabels(k, res.key_special), side: "top", tickangle: -45,
+        title: { text: "key (attended to)" }, automargin: true },
+      yaxis: { tickvals: range(Tq), ticktext: tickLabels(q, res.query_special), autorange: "reversed",
+        title: { text: "query (attending)" }, automargin: true },
+      height: size,
+      margin: { t: 150, l: 20, r: 20, b: 20 },
+      paper_bgcolor: "rgba(0,0,0,0)",
+      font: { color: fg },
+    };
+    this.highlightHead(h);
+    Plotly.react("heatmap", [trace], layout, { ...CONFIG, toImageButtonOptions: {
+      ...CONFIG.toImageButtonOptions, filename: `attnscope_${res.model}_${res.block}_L${res.layer + 1}_H${h + 1}` } });
+    $("heatmap").setAttribute("aria-label",
+      `Attention heatmap of head ${h + 1}, layer ${res.layer + 1}: ${Tq} query tokens by ${Tk} key tokens`);
+  }
+
+  highlightHead(h) {
+    const el = $("heads");
+    if (!el.data || !this.data) return;
+    const ax = h === 0 ? "" : String(h + 1);
+    Plotly.relayout(el, { shapes: [{ type: "rect", xref: `x${ax} domain`, yref: `y${ax} domain`,
+      x0: -0.04, x1: 1.04, y0: -0.04, y1: 1.04, line: { color: "#f59e0b", width: 3 } }] });
+  }
+
+  renderGrid() {
+    const { res, heads, H } = this.data;
+    const cols = H <= 4 ? H : H % 4 === 0 && H > 9 ? 4 : Math.ceil(Math.sqrt(H));
+    const rows = Math.ceil(H / cols);
+    const traces = heads.map((z, h) => ({
+      type: "heatmap", z, colorscale: SCALE, zmin: 0, zmax: 1, showscale: false,
+      xaxis: `x${h + 1}`, yaxis: `y${h + 1}`,
+      hovertemplate: `head ${h + 1}<br>%{z:.3f}<extra></extra>`,
+    }));
+    const layout = {
+      grid: { rows, columns: cols, pattern: "independent", xgap: 0.08, ygap: 0.12 },
+      height: 150 * rows + 40,
+      margin: { t: 30, l: 10, r: 10, b: 10 },
+      paper_bgcolor: "rgba(0,0,0,0)",
+      font: { color: fontColor(), size: 11 },
+      annotations: [],
+    };
+    for (let h = 0; h < H; h++) {
+      const ax = h === 0 ? "" : String(h + 1);
+      layout[`xaxis${ax}`] = { showticklabels: false, ticks: "", showgrid: false, zeroline: false };
+      layout[`yaxis${ax}`] = { showticklabels: false, ticks: "", showgrid: false, zeroline: false, autorange: "reversed" };
+      layout.annotations.push({ text: `H${h + 1}`, xref: `x${ax} domain`, yref: `y${ax} domain`, x: 0.5, y: 1.0,
+        yanchor: "bottom", showarrow: false, font: { size: 11 } });
+    }
+    const el = $("heads");
+    const sel = Number($("head").value), sax = sel === 0 ? "" : String(sel + 1);
+    layout.shapes = [{ type: "rect", xref: `x${sax} domain`, yref: `y${sax} domain`,
+      x0: -0.04, x1: 1.04, y0: -0.04, y1: 1.04, line: { color: "#f59e0b", width: 3 } }];
+    Plotly.react(el, traces, layout, { ...CONFIG, toImageButtonOptions: { ...CONFIG.toImageButtonOptions,
+      filename: `attnscope_${res.model}_${res.block}_L${res.layer + 1}_all_heads` } });
+    if (!el.dataset.bound) {
+      el.dataset.bound = "1";
+      el.on("plotly_click", (ev) => {
+        const h = ev.points[0].curveNumber;
+        $("head").value = String(h);
+        this.renderHead();
+        $("heatmap").scrollIntoView({ behavior: "smooth", block: "nearest" });
+      });
+    }
+  }
+}
+
+function range(n) { return Array.from({ length: n }, (_, i) => i); }
+
+function fill(select, options) {
+  const prev = select.value;
+  select.replaceChildren(...options.map(([v, label]) => {
+    const o = document.createElement("option");
+    o.value = String(v);
+    o.textContent = label;
+    return o;
+  }));
+  if (options.some(([v]) => String(v) === prev)) select.value = prev;
+}
+
+export function setStatus(text, busy = false) {
+  const el = $("status");
+  el.textContent = text;
+  el.classList.toggle("busy", busy);
+  document.body.toggleAttribute("aria-busy", busy);
+}
+
+export function setError(text) {
+  const el = $("error");
+  el.textContent = text;
+  el.hidden = !text;
+}

@@ -1,0 +1,100 @@
+"""The attention page in real headless Chromium against a live server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+import pytest
+import torch
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def show(page, text: str) -> None:
+    page.fill("#text", text)
+    page.click("button[type=submit]")
+    page.wait_for_function(
+        "t => document.querySelector('#status').textContent.includes(t)", arg="tokens", timeout=60_000)
+
+
+def tick_texts(page, axis: str) -> list[str]:
+    return page.eval_on_selector_all(f"#heatmap .{axis}tick text", "els => els.map(e => e.textContent)")
+
+
+def test_sentence_shows_its_tokens_and_the_models_numbers(page, minilm):
+    page.goto(page.base + "/")
+    page.wait_for_selector("#heatmap .xtick text", timeout=60_000)
+    text = "Alice is wearing a jacket and she is freezing"
+    show(page, text)
+    page.select_option("#layer", "2")
+    page.wait_for_function("() => document.querySelector('#status').textContent.includes('layer 3')")
+    page.select_option("#head", "5")
+    ticks = tick_texts(page, "x")
+    assert ticks == ["[CLS]", "alice", "is", "wearing", "a", "jacket", "and", "she", "is", "freezing", "[SEP]"]
+    assert tick_texts(page, "y") == ticks
+    shown = np.array(page.evaluate("() => document.getElementById('heatmap').data[0].z"))
+    enc = minilm.tokenizer(text, return_tensors="pt")
+    with torch.inference_mode():
+        own = minilm.model(**enc, output_attentions=True).attentions[2][0, 5].numpy()
+    np.testing.assert_allclose(shown, own, atol=2e-3)  # float16 on the wire
+    assert page.errors == []
+    DOCS.mkdir(exist_ok=True)
+    page.fill("#text", "The animal didn't cross the street because it was too tired")
+    page.click("button[type=submit]")
+    page.wait_for_function("() => document.querySelectorAll('#heatmap .xtick text').length === 15")
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(DOCS / "attention.png"), full_page=True)
+
+
+def test_clicking_a_head_thumbnail_opens_it(page):
+    page.goto(page.base + "/")
+    page.wait_for_selector("#heads .nsewdrag", timeout=60_000)
+    box = page.locator("#heads .nsewdrag").nth(6).bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_function("() => document.querySelector('#head').value === '6'")
+    title = page.text_content("#heatmap .gtitle")
+    assert "head 7" in title
+
+
+def test_html_in_a_sentence_is_text_and_runs_nothing(page):
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(page.base + "/")
+    page.wait_for_selector("#heatmap .xtick text", timeout=60_000)
+    evil = "<img src=x onerror=alert(1)> <b>bold</b>"
+    show(page, evil)
+    page.wait_for_timeout(500)
+    assert dialogs == []
+    assert page.evaluate("() => document.querySelectorAll('img, b').length") == 0
+    ticks = tick_texts(page, "x")
+    assert ticks[1:4] == ["<", "im", "##g"] and ">" in ticks
+    # no request for the injected "x"
+    assert not any(urlparse(u).path.endswith("/x") for u in page.requests)
+
+
+def test_errors_show_next_to_the_input_and_the_page_keeps_working(page):
+    page.goto(page.base + "/")
+    page.wait_for_selector("#heatmap .xtick text", timeout=60_000)
+    page.fill("#text", "   ")
+    page.click("button[type=submit]")
+    page.wait_for_selector("#error:not([hidden])")
+    assert "empty" in page.text_content("#error")
+    page.fill("#text", "word " * 600)
+    page.click("button[type=submit]")
+    page.wait_for_function("() => document.querySelector('#error').textContent.includes('602 tokens')")
+    show(page, "it still works")
+    assert page.is_hidden("#error")
+    assert tick_texts(page, "x") == ["[CLS]", "it", "still", "works", "[SEP]"]
+
+
+def test_page_loads_nothing_from_another_host(page):
+    page.goto(page.base + "/")
+    page.wait_for_selector("#heatmap .xtick text", timeout=60_000)
+    page.goto(page.base + "/docs")
+    page.wait_for_selector(".swagger-ui .opblock", timeout=30_000)
+    hosts = {urlparse(u).netloc for u in page.requests if urlparse(u).scheme in ("http", "https")}
+    assert hosts == {urlparse(page.base).netloc}
+    assert page.errors == []
