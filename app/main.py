@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
+import pkgutil
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -14,13 +16,19 @@ from jinja2 import StrictUndefined
 
 from app.api import errors
 from app.api.middleware import BodyLimit, SecurityHeaders
-from app.api.routes import attention, docs, health, models, pages
+import app.api.routes as routes_pkg
 from app.core.config import Settings, get_settings
 from app.inspect.registry import Registry
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def discover_routers() -> list:
+    """Every ``router`` in ``app/api/routes/``: one module per resource, in name order."""
+    mods = sorted(m.name for m in pkgutil.iter_modules(routes_pkg.__path__))
+    return [importlib.import_module(f"{routes_pkg.__name__}.{m}").router for m in mods]
 
 
 def create_app(settings: Settings | None = None, registry: Registry | None = None) -> FastAPI:
@@ -46,8 +54,8 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     templates.env.undefined = StrictUndefined
     app.state.templates = templates
     errors.install(app)
-    for r in (health, models, attention, pages, docs):
-        app.include_router(r.router)
+    for router in discover_routers():
+        app.include_router(router)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)

@@ -1,30 +1,54 @@
-// Entry point: load the models, then start the views.
+// Entry point: load the models, then mount each view on first visit and show the one the URL names.
 import { api } from "./api.js";
-import { AttentionView, setError, setStatus } from "./views/attention.js";
+import * as state from "./state.js";
+
+const mounted = new Map();
+let models = [];
+
+function sections() {
+  return [...document.querySelectorAll("main > section[data-view]")];
+}
+
+async function show(s) {
+  const names = sections().map((el) => el.dataset.view);
+  const view = names.includes(s.view) ? s.view : names[0];
+  for (const el of sections()) el.hidden = el.dataset.view !== view;
+  for (const a of document.querySelectorAll("nav a[data-view]")) {
+    if (a.dataset.view === view) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
+  let v = mounted.get(view);
+  if (!v) {
+    const mod = await import(`./views/${view}.js`);
+    v = await mod.mount({ models, state, api });
+    mounted.set(view, v);
+  }
+  await v.show({ ...s, view });
+}
+
+function globalError(text) {
+  const el = document.getElementById("global-error");
+  el.textContent = text;
+  el.hidden = !text;
+}
 
 async function main() {
-  let models = [];
   try {
     models = (await api("/api/models")).models;
   } catch (err) {
-    setError(err.detail || String(err));
+    globalError(err.detail || String(err));
     return;
   }
-  const select = document.getElementById("model");
-  for (const m of models) {
-    const o = document.createElement("option");
-    o.value = m.id;
-    o.textContent = m.error ? `${m.name} (unavailable)` : `${m.name} — ${m.layers}×${m.heads} heads`;
-    o.disabled = Boolean(m.error);
-    if (m.error) o.title = m.error;
-    select.append(o);
+  const failed = models.filter((m) => m.error);
+  if (failed.length) globalError(failed.map((m) => `${m.name}: ${m.error}`).join("\n"));
+  for (const a of document.querySelectorAll("nav a[data-view]")) {
+    a.addEventListener("click", (e) => {
+      e.preventDefault();
+      state.go(a.dataset.view);
+    });
   }
-  const ok = models.filter((m) => !m.error);
-  if (!ok.length) { setError("No model could be loaded: see /healthz."); return; }
-  select.value = ok[0].id;
-  const view = new AttentionView(ok);
-  setStatus("");
-  await view.load();
+  state.onChange((s) => show(s));
+  await show(state.get());
 }
 
 main();

@@ -98,3 +98,20 @@ def test_page_loads_nothing_from_another_host(page):
     hosts = {urlparse(u).netloc for u in page.requests if urlparse(u).scheme in ("http", "https")}
     assert hosts == {urlparse(page.base).netloc}
     assert page.errors == []
+
+
+def test_url_holds_the_view_state_and_restores_it(page):
+    page.goto(page.base + "/?view=attention&model=minilm&text=hello+brave+world&layer=4&head=7")
+    page.wait_for_function("() => document.querySelectorAll('#heatmap .xtick text').length === 5", timeout=60_000)
+    assert page.input_value("#layer") == "4" and page.input_value("#head") == "7"
+    assert "layer 5 · head 8" in page.text_content("#heatmap .gtitle")
+    page.select_option("#head", "2")
+    assert "head=2" in page.url
+    page.fill("#text", "a new sentence")
+    page.click("button[type=submit]")
+    page.wait_for_function("() => document.querySelectorAll('#heatmap .xtick text').length === 5 && "
+                           "document.querySelector('#heatmap .xtick text').textContent === '[CLS]' && "
+                           "[...document.querySelectorAll('#heatmap .xtick text')].some(e => e.textContent === 'new')")
+    page.go_back()
+    page.wait_for_function("() => [...document.querySelectorAll('#heatmap .xtick text')].some(e => e.textContent === 'brave')")
+    assert page.input_value("#text") == "hello brave world"

@@ -4,6 +4,23 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
 router = APIRouter(include_in_schema=False)
+TEMPLATES = Path(__file__).resolve().parents[3] / "templates"
+
+#: The page's views, in menu order: (id, title). A view shows when templates/views/<id>.html exists;
+#: its behaviour is static/js/views/<id>.js (``mount(ctx)`` -> ``{show(state)}``).
+VIEWS = [
+    ("attention", "Attention"),
+    ("steps", "Step by step"),
+    ("playground", "Playground"),
+    ("positions", "Positions"),
+    ("embeddings", "Embeddings"),
+    ("generate", "Generate"),
+    ("heads", "Heads"),
+]
+
+
+def available_views() -> list[dict]:
+    return [{"id": v, "title": t} for v, t in VIEWS if (TEMPLATES / "views" / f"{v}.html").exists()]
 
 
 def plotly_js_path() -> Path:
@@ -14,7 +31,7 @@ def plotly_js_path() -> Path:
 
 @router.get("/", response_class=HTMLResponse)
 def index(request: Request):
-    return request.app.state.templates.TemplateResponse(request, "index.html", {})
+    return request.app.state.templates.TemplateResponse(request, "index.html", {"views": available_views()})
 
 
 @router.get("/vendor/plotly.min.js")

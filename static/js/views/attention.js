@@ -13,23 +13,68 @@ const EXAMPLES = {
 
 const $ = (id) => document.getElementById(id);
 
+/** View contract: mount(ctx) once, then show(state) on every visit or URL change. */
+export async function mount(ctx) {
+  const view = new AttentionView(ctx);
+  return { show: (s) => view.show(s) };
+}
+
 export class AttentionView {
-  constructor(models) {
-    this.models = models;
+  constructor({ models, state }) {
+    this.models = models.filter((m) => !m.error);
+    this.state = state;
     this.layerCache = new Map();
-    this.data = null; // {queryTokens, keyTokens, heads, T, weights (per head matrices)}
+    this.data = null; // {res, H, Tq, Tk, heads: per-head matrices}
     this.pending = null;
+    const select = $("model");
+    for (const m of models) {
+      const o = document.createElement("option");
+      o.value = m.id;
+      o.textContent = m.error ? `${m.name} (unavailable)` : `${m.name} — ${m.layers}×${m.heads} heads`;
+      o.disabled = Boolean(m.error);
+      if (m.error) o.title = m.error;
+      select.append(o);
+    }
+    if (this.models.length) select.value = this.models[0].id;
     this.bind();
+  }
+
+  /** Apply the URL's state to the controls, then draw. */
+  async show(s) {
+    if (s.model && this.models.some((m) => m.id === s.model) && s.model !== $("model").value) {
+      $("model").value = s.model;
+      this.onModel();
+    }
+    if (s.text !== undefined) $("text").value = s.text;
+    if (s.target !== undefined) $("target").value = s.target;
+    for (const id of ["block", "layer", "head"]) {
+      if (s[id] !== undefined && [...$(id).options].some((o) => o.value === s[id])) $(id).value = s[id];
+    }
+    await this.load();
+  }
+
+  /** Write the controls into the URL (a history entry when `push`). */
+  save(push = false) {
+    this.state.set({
+      view: "attention", model: $("model").value, text: $("text").value, block: $("block-field").hidden ? null : $("block").value,
+      layer: $("layer").value, head: $("head").value, target: $("target-field").hidden ? null : $("target").value,
+    }, { push });
   }
 
   get model() { return this.models.find((m) => m.id === $("model").value); }
 
   bind() {
-    $("sentence-form").addEventListener("submit", (e) => { e.preventDefault(); this.load(); });
-    $("model").addEventListener("change", () => { this.onModel(); this.load(); });
-    $("block").addEventListener("change", () => this.load());
-    $("layer").addEventListener("change", () => this.load());
-    $("head").addEventListener("change", () => this.renderHead());
+    $("sentence-form").addEventListener("submit", (e) => { e.preventDefault(); this.save(true); this.load(); });
+    $("model").addEventListener("change", () => { this.onModel(); this.save(true); this.load(); });
+    $("block").addEventListener("change", () => { this.save(); this.load(); });
+    $("layer").addEventListener("change", () => { this.save(); this.load(); });
+    $("head").addEventListener("change", () => { this.save(); this.renderHead(); });
+    const hm = $("heatmap");
+    this.bindCellClick = () => {
+      if (hm.dataset.bound) return;
+      hm.dataset.bound = "1";
+      hm.on("plotly_click", (ev) => this.openSteps(ev.points[0].y));
+    };
     this.onModel();
   }
 
@@ -50,7 +95,7 @@ export class AttentionView {
       b.type = "button";
       b.className = "chip";
       b.textContent = text;
-      b.addEventListener("click", () => { $("text").value = text; $("target").value = ""; this.load(); });
+      b.addEventListener("click", () => { $("text").value = text; $("target").value = ""; this.save(true); this.load(); });
       chips.append(b);
     }
     if (m.kind === "encoder-decoder" && !/^(je|le|la|il|elle|nous|vous|tu|ils|elles|les|un|une)\b/i.test($("text").value)) {
@@ -141,8 +186,17 @@ export class AttentionView {
     this.highlightHead(h);
     Plotly.react("heatmap", [trace], layout, { ...CONFIG, toImageButtonOptions: {
       ...CONFIG.toImageButtonOptions, filename: `attnscope_${res.model}_${res.block}_L${res.layer + 1}_H${h + 1}` } });
+    this.bindCellClick();
     $("heatmap").setAttribute("aria-label",
       `Attention heatmap of head ${h + 1}, layer ${res.layer + 1}: ${Tq} query tokens by ${Tk} key tokens`);
+  }
+
+  /** Open the step-by-step view for one query token of the head in view. */
+  openSteps(query) {
+    if (!this.data) return;
+    const { res } = this.data;
+    this.state.go("steps", { model: res.model, text: res.text, block: res.block, layer: res.layer,
+      head: $("head").value, query, target: $("target-field").hidden ? null : $("target").value || null, step: 0 });
   }
 
   highlightHead(h) {
@@ -188,6 +242,7 @@ export class AttentionView {
       el.on("plotly_click", (ev) => {
         const h = ev.points[0].curveNumber;
         $("head").value = String(h);
+        this.save();
         this.renderHead();
         $("heatmap").scrollIntoView({ behavior: "smooth", block: "nearest" });
       });
