@@ -115,3 +115,15 @@ def test_url_holds_the_view_state_and_restores_it(page):
     page.go_back()
     page.wait_for_function("() => [...document.querySelectorAll('#heatmap .xtick text')].some(e => e.textContent === 'brave')")
     assert page.input_value("#text") == "hello brave world"
+
+
+def test_mean_of_heads_equals_the_average_of_the_models_heads(page, minilm):
+    text = "Thinking Machines"
+    page.goto(page.base + f"/?view=attention&model=minilm&text={text}&layer=5&head=mean")
+    page.wait_for_function("() => document.querySelector('#heatmap .gtitle')?.textContent.includes('mean of 12 heads')",
+                           timeout=60_000)
+    shown = np.array(page.evaluate("() => document.getElementById('heatmap').data[0].z"))
+    enc = minilm.tokenizer(text, return_tensors="pt")
+    with torch.inference_mode():
+        own = minilm.model(**enc, output_attentions=True).attentions[5][0].numpy().mean(0)
+    np.testing.assert_allclose(shown, own, atol=2e-3)

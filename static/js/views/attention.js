@@ -82,7 +82,7 @@ export class AttentionView {
     const m = this.model;
     if (!m) return;
     fill($("layer"), range(m.layers).map((i) => [i, `Layer ${i + 1}`]));
-    fill($("head"), range(m.heads).map((i) => [i, `Head ${i + 1}`]));
+    fill($("head"), [...range(m.heads).map((i) => [i, `Head ${i + 1}`]), ["mean", "Mean of heads"]]);
     const names = { encoder: m.kind === "encoder" ? "Self-attention" : "Encoder self-attention",
       decoder: "Decoder self-attention (causal)", cross: "Cross-attention (decoder → encoder)" };
     fill($("block"), m.blocks.map((b) => [b, names[b] || b]));
@@ -154,13 +154,16 @@ export class AttentionView {
   renderHead() {
     if (!this.data) return;
     const { res, heads, Tq, Tk } = this.data;
-    const h = Number($("head").value);
+    const hv = $("head").value;
+    const mean = hv === "mean";
+    const h = mean ? -1 : Number(hv);
+    const z = mean ? meanOf(heads) : heads[h];
     const q = res.query_tokens, k = res.key_tokens;
     const custom = range(Tq).map((i) => range(Tk).map((j) => [q[i], k[j]]));
     const fg = fontColor();
     const trace = {
       type: "heatmap",
-      z: heads[h],
+      z,
       x: range(Tk),
       y: range(Tq),
       customdata: custom.map((row) => row.map(([a, b]) => [esc(a), esc(b)])),
@@ -172,7 +175,7 @@ export class AttentionView {
     };
     const size = Math.max(320, Math.min(720, 28 * Math.max(Tq, Tk) + 160));
     const layout = {
-      title: { text: `${esc(res.model)} · ${res.block} · layer ${res.layer + 1} · head ${h + 1}`,
+      title: { text: `${esc(res.model)} · ${res.block} · layer ${res.layer + 1} · ${mean ? `mean of ${heads.length} heads` : `head ${h + 1}`}`,
         font: { size: 16 }, x: 0, xanchor: "left", y: 0.995, yanchor: "top" },
       xaxis: { tickvals: range(Tk), ticktext: tickLabels(k, res.key_special), side: "top", tickangle: -45,
         title: { text: "key (attended to)" }, automargin: true },
@@ -185,10 +188,10 @@ export class AttentionView {
     };
     this.highlightHead(h);
     Plotly.react("heatmap", [trace], layout, { ...CONFIG, toImageButtonOptions: {
-      ...CONFIG.toImageButtonOptions, filename: `attnscope_${res.model}_${res.block}_L${res.layer + 1}_H${h + 1}` } });
+      ...CONFIG.toImageButtonOptions, filename: `attnscope_${res.model}_${res.block}_L${res.layer + 1}_${mean ? "mean" : `H${h + 1}`}` } });
     this.bindCellClick();
     $("heatmap").setAttribute("aria-label",
-      `Attention heatmap of head ${h + 1}, layer ${res.layer + 1}: ${Tq} query tokens by ${Tk} key tokens`);
+      `Attention heatmap of ${mean ? "the mean of the heads" : `head ${h + 1}`}, layer ${res.layer + 1}: ${Tq} query tokens by ${Tk} key tokens`);
   }
 
   /** Open the step-by-step view for one query token of the head in view. */
@@ -196,12 +199,13 @@ export class AttentionView {
     if (!this.data) return;
     const { res } = this.data;
     this.state.go("steps", { model: res.model, text: res.text, block: res.block, layer: res.layer,
-      head: $("head").value, query, target: $("target-field").hidden ? null : $("target").value || null, step: 0 });
+      head: $("head").value === "mean" ? 0 : $("head").value, query, target: $("target-field").hidden ? null : $("target").value || null, step: 0 });
   }
 
   highlightHead(h) {
     const el = $("heads");
     if (!el.data || !this.data) return;
+    if (h < 0) { Plotly.relayout(el, { shapes: [] }); return; }
     const ax = h === 0 ? "" : String(h + 1);
     Plotly.relayout(el, { shapes: [{ type: "rect", xref: `x${ax} domain`, yref: `y${ax} domain`,
       x0: -0.04, x1: 1.04, y0: -0.04, y1: 1.04, line: { color: "#f59e0b", width: 3 } }] });
@@ -233,7 +237,7 @@ export class AttentionView {
     }
     const el = $("heads");
     const sel = Number($("head").value), sax = sel === 0 ? "" : String(sel + 1);
-    layout.shapes = [{ type: "rect", xref: `x${sax} domain`, yref: `y${sax} domain`,
+    layout.shapes = Number.isNaN(sel) ? [] : [{ type: "rect", xref: `x${sax} domain`, yref: `y${sax} domain`,
       x0: -0.04, x1: 1.04, y0: -0.04, y1: 1.04, line: { color: "#f59e0b", width: 3 } }];
     Plotly.react(el, traces, layout, { ...CONFIG, toImageButtonOptions: { ...CONFIG.toImageButtonOptions,
       filename: `attnscope_${res.model}_${res.block}_L${res.layer + 1}_all_heads` } });
@@ -248,6 +252,10 @@ export class AttentionView {
       });
     }
   }
+}
+
+function meanOf(mats) {
+  return mats[0].map((row, i) => row.map((_, j) => mats.reduce((acc, m) => acc + m[i][j], 0) / mats.length));
 }
 
 function range(n) { return Array.from({ length: n }, (_, i) => i); }
