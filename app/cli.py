@@ -1,0 +1,78 @@
+"""The ``attnscope`` command: ``serve``, ``trace --json`` and ``train-builtin``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    print(f"AttnScope: open http://{args.host}:{args.port}", flush=True)
+    uvicorn.run("app.main:app", host=args.host, port=args.port)
+    return 0
+
+
+def _trace(args: argparse.Namespace) -> int:
+    from app.api.encode import encode
+    from app.inspect import trace
+
+    try:
+        t = trace(args.model, args.text, args.target)
+        block = args.block or next(iter(t.blocks))
+        weights = t.weights(block, args.layer)
+        q_toks, k_toks = t.query_key_tokens(block)
+    except (ValueError, LookupError, RuntimeError) as exc:
+        print(f"attnscope: {exc}", file=sys.stderr)
+        return 2
+    out = {
+        "model": args.model, "text": args.text, "block": block, "layer": args.layer,
+        "tokens": t.tokens.text, "query_tokens": q_toks.text, "key_tokens": k_toks.text,
+        "shape": list(weights.shape), "format": args.format, "weights": encode(weights, args.format),
+    }
+    if args.json:
+        json.dump(out, sys.stdout)
+        sys.stdout.write("\n")
+    else:
+        print(f"{args.model} · {block} · tokens: {' '.join(q_toks.text)}")
+        print(f"weights shape {tuple(weights.shape)}")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from app.builtin import train
+
+    sys.argv = ["app.builtin.train", *args.rest]
+    train.main()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="attnscope", description="See attention inside transformers.")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("serve", help="start the web app")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    s.set_defaults(fn=_serve)
+    t = sub.add_parser("trace", help="run a sentence through a model and print its attention")
+    t.add_argument("model")
+    t.add_argument("text")
+    t.add_argument("--layer", type=int, default=None, help="one layer (0-based); default all")
+    t.add_argument("--block", choices=["encoder", "decoder", "cross"], default=None)
+    t.add_argument("--target", default=None, help="decoder input (encoder-decoders)")
+    t.add_argument("--format", choices=["json", "f16"], default="json")
+    t.add_argument("--json", action="store_true", help="print the /api/attention JSON")
+    t.set_defaults(fn=_trace)
+    tr = sub.add_parser("train-builtin", help="retrain the textbook model into models/textbook/")
+    tr.add_argument("rest", nargs=argparse.REMAINDER)
+    tr.set_defaults(fn=_train)
+    args = ap.parse_args(argv)
+    return args.fn(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
