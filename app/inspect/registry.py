@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections import OrderedDict
 from dataclasses import replace
@@ -121,7 +122,10 @@ class Registry:
                 # show the configured source (a hub id or package), not a resolved server path
                 adapter.info = replace(adapter.info, source=spec.source)
             except Exception as exc:  # noqa: BLE001 - any load failure marks the model failed
-                reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+                log.exception("model %s failed to load", model_id)
+                # the page shows the reason: keep file names, drop the server's directories
+                reason = re.sub(r"(?:/[^/\s'\"]+)+/([^/\s'\"]+)", r"\1", f"{type(exc).__name__}: {exc}")
+                reason = reason.splitlines()[0][:300]
                 self._errors[model_id] = reason
                 log.error("model %s failed to load: %s", model_id, reason)
                 raise ModelUnavailableError(f"model {model_id!r} failed to load: {reason}") from exc

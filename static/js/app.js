@@ -1,5 +1,6 @@
 // Entry point: load the models, then mount each view on first visit and show the one the URL names.
 import { api } from "./api.js";
+import * as keys from "./keys.js";
 import * as state from "./state.js";
 
 const mounted = new Map();
@@ -48,6 +49,7 @@ async function main() {
     });
   }
   state.onChange((s) => show(s));
+  keys.install();
   await show(state.get());
 }
 

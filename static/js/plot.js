@@ -23,6 +23,12 @@ export const CONFIG = {
   toImageButtonOptions: { format: "png", scale: 2 },
 };
 
+/** Plotly's font for the current mode: larger in presentation mode. */
+export function plotFont(size = 12) {
+  const presenting = document.body.classList.contains("presenting");
+  return { color: fontColor(), size: presenting ? Math.round(size * 1.6) : size };
+}
+
 export function fontColor() {
   return getComputedStyle(document.body).getPropertyValue("--fg").trim() || "#1d2330";
 }

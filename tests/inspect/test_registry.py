@@ -16,7 +16,7 @@ def registry_with(tiny_bert, **extra):
     def builder(spec):
         calls.append(spec.id)
         if spec.id == "broken":
-            raise FileNotFoundError("model.safetensors is missing")
+            raise FileNotFoundError("/srv/private/models/x/model.safetensors is missing")
         return tiny_bert
 
     specs = [ModelSpec(id="tiny", source="test", family="bert"),
@@ -49,6 +49,7 @@ def test_broken_model_is_reported_and_others_still_work(tiny_bert):
     with pytest.raises(ModelUnavailableError, match="model.safetensors is missing"):
         reg.get("broken")
     assert reg.status()["broken"].startswith("failed: FileNotFoundError")
+    assert "/srv" not in reg.status()["broken"]  # the page shows it: no server directories
     with pytest.raises(ModelUnavailableError):
         reg.get("broken")
     assert calls.count("broken") == 1

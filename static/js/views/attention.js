@@ -1,6 +1,8 @@
 // The attention view: one head as a heatmap, and every head of the layer as small multiples.
 import { api, decodeF16, matrix } from "../api.js";
-import { CONFIG, SCALE, esc, fontColor, tickLabels } from "../plot.js";
+import { exportBar, matrixCsv } from "../export.js";
+import * as keys from "../keys.js";
+import { CONFIG, SCALE, esc, fontColor, plotFont, tickLabels } from "../plot.js";
 
 const EXAMPLES = {
   default: [
@@ -37,6 +39,46 @@ export class AttentionView {
     }
     if (this.models.length) select.value = this.models[0].id;
     this.bind();
+    this.quiz = { on: false, guess: null };
+    exportBar($("heatmap"), () => this.exportInfo());
+    window.addEventListener("presentation", () => { if (this.data) { this.renderHead(); this.renderGrid(); } });
+    keys.register("attention", [
+      { keys: ["ArrowRight", "."], label: "Next head", fn: () => this.stepSelect("head", 1) },
+      { keys: ["ArrowLeft", ","], label: "Previous head", fn: () => this.stepSelect("head", -1) },
+      { keys: ["ArrowDown", "]"], label: "Next layer", fn: () => this.stepSelect("layer", 1) },
+      { keys: ["ArrowUp", "["], label: "Previous layer", fn: () => this.stepSelect("layer", -1) },
+      { keys: ["m"], label: "Mean of the layer's heads", fn: () => { $("head").value = "mean"; $("head").dispatchEvent(new Event("change")); } },
+      { keys: ["q"], label: "Quiz: predict, then reveal", fn: () => { $("quiz").click(); } },
+      { keys: ["s"], label: "Step by step for the first query token", fn: () => this.openSteps(Number($("quiz-query").value) || 0) },
+    ]);
+  }
+
+  /** Move a select by `delta` options (wrapping) and act as if the user changed it. */
+  stepSelect(id, delta) {
+    const sel = $(id);
+    const n = sel.options.length;
+    sel.selectedIndex = (sel.selectedIndex + delta + n) % n;
+    sel.dispatchEvent(new Event("change"));
+  }
+
+  /** What the one-head figure shows, for export (CSV, JSON, file names). */
+  exportInfo() {
+    if (!this.data) return null;
+    const { res } = this.data;
+    const hv = $("head").value;
+    const z = this.currentMatrix();
+    const name = `attnscope_${res.model}_${res.block}_L${res.layer + 1}_${hv === "mean" ? "mean" : `H${Number(hv) + 1}`}`;
+    return {
+      name,
+      csv: matrixCsv(res.query_tokens, res.key_tokens, z),
+      json: { model: res.model, text: res.text, block: res.block, layer: res.layer,
+        head: hv === "mean" ? "mean" : Number(hv), query_tokens: res.query_tokens, key_tokens: res.key_tokens, weights: z },
+    };
+  }
+
+  currentMatrix() {
+    const hv = $("head").value;
+    return hv === "mean" ? meanOf(this.data.heads) : this.data.heads[Number(hv)];
   }
 
   /** Apply the URL's state to the controls, then draw. */
@@ -73,9 +115,36 @@ export class AttentionView {
     this.bindCellClick = () => {
       if (hm.dataset.bound) return;
       hm.dataset.bound = "1";
-      hm.on("plotly_click", (ev) => this.openSteps(ev.points[0].y));
+      hm.on("plotly_click", (ev) => {
+        if (this.quiz.on && this.quiz.guess === null) this.guess(ev.points[0].x);
+        else this.openSteps(ev.points[0].y);
+      });
     };
+    $("quiz").addEventListener("change", () => {
+      this.quiz = { on: $("quiz").checked, guess: null };
+      $("quiz-panel").hidden = !this.quiz.on;
+      $("quiz-result").textContent = "";
+      this.renderHead();
+    });
+    $("quiz-query").addEventListener("change", () => { this.quiz.guess = null; $("quiz-result").textContent = ""; this.renderHead(); });
+    $("quiz-reset").addEventListener("click", () => { this.quiz.guess = null; $("quiz-result").textContent = ""; this.renderHead(); });
     this.onModel();
+  }
+
+  /** Predict, then reveal: the student picked key `j` for the quiz's query row. */
+  guess(j) {
+    const { res } = this.data;
+    const i = Number($("quiz-query").value) || 0;
+    const row = this.currentMatrix()[i];
+    const order = row.map((w, k) => [w, k]).sort((a, b) => b[0] - a[0]);
+    const rank = order.findIndex(([, k]) => k === j) + 1;
+    const [bw, bk] = order[0];
+    this.quiz.guess = j;
+    $("quiz-result").textContent = rank === 1
+      ? `Right! “${res.query_tokens[i]}” attends most to “${res.key_tokens[j]}” (${row[j].toFixed(3)}).`
+      : `You picked “${res.key_tokens[j]}”: rank ${rank} of ${row.length} (${row[j].toFixed(3)}). ` +
+        `The most attended is “${res.key_tokens[bk]}” (${bw.toFixed(3)}).`;
+    this.renderHead();
   }
 
   onModel() {
@@ -157,17 +226,19 @@ export class AttentionView {
     const hv = $("head").value;
     const mean = hv === "mean";
     const h = mean ? -1 : Number(hv);
-    const z = mean ? meanOf(heads) : heads[h];
+    const z = this.currentMatrix();
+    fill($("quiz-query"), res.query_tokens.map((t, i) => [i, `${i}: ${t}`]));
+    const hidden = this.quiz.on && this.quiz.guess === null;
     const q = res.query_tokens, k = res.key_tokens;
     const custom = range(Tq).map((i) => range(Tk).map((j) => [q[i], k[j]]));
-    const fg = fontColor();
     const trace = {
       type: "heatmap",
-      z,
+      z: hidden ? z.map((row) => row.map(() => 0)) : z,
       x: range(Tk),
       y: range(Tq),
       customdata: custom.map((row) => row.map(([a, b]) => [esc(a), esc(b)])),
-      hovertemplate: "%{customdata[0]} → %{customdata[1]}<br>weight %{z:.3f}<extra></extra>",
+      hovertemplate: hidden ? "%{customdata[0]} → %{customdata[1]}<br>click to guess<extra></extra>"
+        : "%{customdata[0]} → %{customdata[1]}<br>weight %{z:.3f}<extra></extra>",
       colorscale: SCALE,
       zmin: 0,
       zmax: 1,
@@ -182,9 +253,12 @@ export class AttentionView {
       yaxis: { tickvals: range(Tq), ticktext: tickLabels(q, res.query_special), autorange: "reversed",
         title: { text: "query (attending)" }, automargin: true },
       height: size,
+      shapes: this.quiz.on ? [{ type: "rect", xref: "x", yref: "y", x0: -0.5, x1: Tk - 0.5,
+        y0: (Number($("quiz-query").value) || 0) - 0.5, y1: (Number($("quiz-query").value) || 0) + 0.5,
+        line: { color: "#f59e0b", width: 3 } }] : [],
       margin: { t: 150, l: 20, r: 20, b: 20 },
       paper_bgcolor: "rgba(0,0,0,0)",
-      font: { color: fg },
+      font: plotFont(12),
     };
     this.highlightHead(h);
     Plotly.react("heatmap", [trace], layout, { ...CONFIG, toImageButtonOptions: {
