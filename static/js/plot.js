@@ -17,6 +17,28 @@ export function tickLabels(tokens, special = [], max = 14) {
   });
 }
 
+/** Tick positions for `n` tokens: every token up to `max`, then every k-th (the hover has them all). */
+export function tickStep(n, max = 48) {
+  return Math.max(1, Math.ceil(n / max));
+}
+
+/** Block-average a matrix down to at most `max` x `max` cells (thumbnails of long inputs). */
+export function downsample(z, max = 96) {
+  const r = Math.ceil(z.length / max), c = Math.ceil((z[0]?.length || 0) / max);
+  if (r <= 1 && c <= 1) return z;
+  const out = [];
+  for (let i = 0; i < z.length; i += r) {
+    const row = [];
+    for (let j = 0; j < z[0].length; j += c) {
+      let s = 0, n = 0;
+      for (let a = i; a < Math.min(i + r, z.length); a++) for (let b = j; b < Math.min(j + c, z[0].length); b++) { s += z[a][b]; n++; }
+      row.push(s / n);
+    }
+    out.push(row);
+  }
+  return out;
+}
+
 export const CONFIG = {
   responsive: true,
   displaylogo: false,

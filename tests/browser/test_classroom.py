@@ -96,3 +96,26 @@ def test_quiz_hides_the_weights_then_reveals_the_rank(page, client):
     assert "rank 3 of 10" in result, result
     shown = np.array(page.evaluate("() => document.getElementById('heatmap').data[0].z"))
     np.testing.assert_allclose(shown[4], row, atol=2e-3)
+
+
+def test_a_512_token_input_stays_responsive_with_thinned_labels(page):
+    text = " ".join(["students watched the attention heads move across a very long sentence"] * 46)
+    text += " and three more words"  # 512 tokens with [CLS] and [SEP]: MiniLM's whole max_tokens
+    ready(page)
+    page.fill("#text", text)
+    page.click("button[type=submit]")
+    page.wait_for_function("() => document.querySelector('#status').textContent.includes('512 × 512')",
+                           timeout=120_000)
+    t0 = page.evaluate("() => performance.now()")
+    t1 = page.evaluate("() => performance.now()")
+    assert t1 - t0 < 1000  # the main thread answers
+    ticks = page.eval_on_selector_all("#heatmap .xtick text", "els => els.length")
+    assert 8 <= ticks <= 60  # thinned, not 512 overlapping labels
+    z = page.evaluate("() => document.getElementById('heatmap').data[0].z")
+    assert len(z) == 512 and len(z[0]) == 512
+    grid = page.evaluate("() => document.getElementById('heads').data[0].z.length")
+    assert grid <= 96  # thumbnails are block averages
+    page.check("#fit")
+    zmax = page.evaluate("() => document.getElementById('heatmap').data[0].zmax")
+    assert zmax == pytest.approx(max(max(r) for r in z))
+    assert page.errors == []

@@ -2,7 +2,7 @@
 import { api, decodeF16, matrix } from "../api.js";
 import { exportBar, matrixCsv } from "../export.js";
 import * as keys from "../keys.js";
-import { CONFIG, SCALE, esc, fontColor, plotFont, tickLabels } from "../plot.js";
+import { CONFIG, SCALE, downsample, esc, fontColor, plotFont, tickLabels, tickStep } from "../plot.js";
 
 const EXAMPLES = {
   default: [
@@ -88,6 +88,7 @@ export class AttentionView {
       this.onModel();
     }
     if (s.text !== undefined) $("text").value = s.text;
+    $("fit").checked = s.fit === "1";
     if (s.target !== undefined) $("target").value = s.target;
     for (const id of ["block", "layer", "head"]) {
       if (s[id] !== undefined && [...$(id).options].some((o) => o.value === s[id])) $(id).value = s[id];
@@ -120,6 +121,10 @@ export class AttentionView {
         else this.openSteps(ev.points[0].y);
       });
     };
+    $("fit").addEventListener("change", () => {
+      this.state.set({ fit: $("fit").checked ? 1 : null });
+      if (this.data) { this.renderHead(); this.renderGrid(); }
+    });
     $("quiz").addEventListener("change", () => {
       this.quiz = { on: $("quiz").checked, guess: null };
       $("quiz-panel").hidden = !this.quiz.on;
@@ -241,16 +246,18 @@ export class AttentionView {
         : "%{customdata[0]} → %{customdata[1]}<br>weight %{z:.3f}<extra></extra>",
       colorscale: SCALE,
       zmin: 0,
-      zmax: 1,
+      zmax: $("fit").checked && !hidden ? maxOf(z) : 1,
       colorbar: { title: { text: "weight" }, thickness: 14 },
     };
-    const size = Math.max(320, Math.min(720, 28 * Math.max(Tq, Tk) + 160));
+    const size = Math.max(320, Math.min(760, 28 * Math.max(Tq, Tk) + 160));
+    const sx = tickStep(Tk), sy = tickStep(Tq);
+    const xt = range(Tk).filter((j) => j % sx === 0), yt = range(Tq).filter((i) => i % sy === 0);
     const layout = {
       title: { text: `${esc(res.model)} · ${res.block} · layer ${res.layer + 1} · ${mean ? `mean of ${heads.length} heads` : `head ${h + 1}`}`,
         font: { size: 16 }, x: 0, xanchor: "left", y: 0.995, yanchor: "top" },
-      xaxis: { tickvals: range(Tk), ticktext: tickLabels(k, res.key_special), side: "top", tickangle: -45,
+      xaxis: { tickvals: xt, ticktext: tickLabels(xt.map((j) => k[j]), xt.map((j) => res.key_special[j])), side: "top", tickangle: -45,
         title: { text: "key (attended to)" }, automargin: true },
-      yaxis: { tickvals: range(Tq), ticktext: tickLabels(q, res.query_special), autorange: "reversed",
+      yaxis: { tickvals: yt, ticktext: tickLabels(yt.map((i) => q[i]), yt.map((i) => res.query_special[i])), autorange: "reversed",
         title: { text: "query (attending)" }, automargin: true },
       height: size,
       shapes: this.quiz.on ? [{ type: "rect", xref: "x", yref: "y", x0: -0.5, x1: Tk - 0.5,
@@ -290,9 +297,9 @@ export class AttentionView {
     const cols = H <= 4 ? H : H % 4 === 0 && H > 9 ? 4 : Math.ceil(Math.sqrt(H));
     const rows = Math.ceil(H / cols);
     const traces = heads.map((z, h) => ({
-      type: "heatmap", z, colorscale: SCALE, zmin: 0, zmax: 1, showscale: false,
+      type: "heatmap", z: downsample(z), colorscale: SCALE, zmin: 0, zmax: $("fit").checked ? maxOf(z) : 1, showscale: false,
       xaxis: `x${h + 1}`, yaxis: `y${h + 1}`,
-      hovertemplate: `head ${h + 1}<br>%{z:.3f}<extra></extra>`,
+      hovertemplate: `head ${h + 1}<extra></extra>`,
     }));
     const layout = {
       grid: { rows, columns: cols, pattern: "independent", xgap: 0.08, ygap: 0.12 },
@@ -326,6 +333,12 @@ export class AttentionView {
       });
     }
   }
+}
+
+function maxOf(z) {
+  let m = 0;
+  for (const row of z) for (const v of row) if (v > m) m = v;
+  return m || 1;
 }
 
 function meanOf(mats) {
