@@ -130,3 +130,22 @@ def test_openapi_has_a_description_for_every_route(client):
     for path, ops in spec["paths"].items():
         for op in ops.values():
             assert op.get("summary") or op.get("description"), path
+
+
+@pytest.mark.parametrize("text", ["我喜欢猫 and 日本語", "مرحبا بالعالم", "I love 🍎 apples 🙂", "étudiant naïve"])
+def test_non_latin_text_labels_map_back_to_the_input(client, text):
+    import unicodedata
+
+    def plain(s):  # what an uncased WordPiece does to text: lowercase, strip accents
+        return "".join(c for c in unicodedata.normalize("NFD", s.lower()) if unicodedata.category(c) != "Mn")
+
+    body = client.post("/api/attention", json={"model": "minilm", "text": text, "layer": 0}).json()
+    pieces = [(tok, off) for tok, off, sp in zip(body["tokens"], body["query_offsets"], body["query_special"]) if not sp]
+    assert pieces, body
+    covered = "".join(text[a:b] for _, (a, b) in pieces)
+    assert covered == text.replace(" ", "")  # every character is in exactly one piece, in order
+    for tok, (a, b) in pieces:
+        if tok.startswith("[UNK:"):
+            assert tok == f"[UNK:{text[a:b]}]"
+        else:
+            assert tok.removeprefix("##") == plain(text[a:b])

@@ -48,9 +48,13 @@ def tokenize(tokenizer, text: str, max_tokens: int | None = None) -> tuple[dict,
     pieces = tokenizer.convert_ids_to_tokens(ids)
     offsets: list[tuple[int, int] | None] = []
     shown: list[str] = []
+    unk = getattr(tokenizer, "unk_token", None)
     for piece, sp, (a, b) in zip(pieces, special, offsets_raw):
+        is_unk = unk is not None and piece == unk and a != b
+        sp = sp and not is_unk  # [UNK] stands for real text: keep its offsets
         offsets.append(None if sp or a == b else (int(a), int(b)))
-        shown.append(display_piece(tokenizer, piece, sp))
+        # an unknown piece shows the text it replaced, e.g. "[UNK:🙂]"
+        shown.append(f"{unk[:-1]}:{text[a:b]}]" if is_unk and unk.endswith("]") else display_piece(tokenizer, piece, sp))
     return dict(enc), Tokens(text=shown, ids=ids, special=special, offsets=offsets)
 
 
