@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import TypeVar
 from dataclasses import asdict, dataclass
 
 from app.inspect.trace import HeadWeights, Trace
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -36,14 +40,19 @@ class ModelInfo:
 class Adapter(ABC):
     """Runs one loaded model and fills a :class:`Trace`.
 
-    Adapters hold model-global state (hooks), so :meth:`trace` is serialised
-    per model by ``self.lock``; callers never run two passes at once on one model.
+    Adapters hold model-global state (hooks), so every pass on the model holds
+    ``self.lock`` (:meth:`call`): two passes never overlap on one model.
     """
 
     info: ModelInfo
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
+
+    def call(self, fn: Callable[..., T], *args, **kwargs) -> T:
+        """Run ``fn(*args, **kwargs)`` holding the model lock; return its result."""
+        with self.lock:
+            return fn(*args, **kwargs)
 
     @property
     def default_block(self) -> str:
@@ -63,5 +72,4 @@ class Adapter(ABC):
 
     def trace(self, text: str, target: str | None = None) -> Trace:
         """Thread-safe :meth:`run`."""
-        with self.lock:
-            return self.run(text, target)
+        return self.call(self.run, text, target)
