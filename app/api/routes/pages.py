@@ -19,6 +19,11 @@ VIEWS = [
 ]
 
 
+def view_styles() -> list[str]:
+    """Extra stylesheets of the views (static/css/*.css besides style.css)."""
+    return sorted(p.name for p in (TEMPLATES.parent / "static" / "css").glob("*.css") if p.name != "style.css")
+
+
 def available_views() -> list[dict]:
     return [{"id": v, "title": t} for v, t in VIEWS if (TEMPLATES / "views" / f"{v}.html").exists()]
 
@@ -31,7 +36,7 @@ def plotly_js_path() -> Path:
 
 @router.get("/", response_class=HTMLResponse)
 def index(request: Request):
-    return request.app.state.templates.TemplateResponse(request, "index.html", {"views": available_views()})
+    return request.app.state.templates.TemplateResponse(request, "index.html", {"views": available_views(), "styles": view_styles()})
 
 
 @router.get("/vendor/plotly.min.js")
