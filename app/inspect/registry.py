@@ -6,8 +6,10 @@ import logging
 import re
 import threading
 from collections import OrderedDict
-from dataclasses import replace
 from collections.abc import Callable
+from dataclasses import replace
+from functools import partial
+from pathlib import Path
 
 from app.core.config import ModelSpec, Settings
 from app.inspect.adapters.base import Adapter
@@ -25,12 +27,47 @@ class ModelUnavailableError(RuntimeError):
     """A configured model failed to load."""
 
 
-def build_adapter(spec: ModelSpec) -> Adapter:
+def load_status(source: str) -> str | None:
+    """What a model that is loading is doing now ("converting" the first time a GGUF is read)."""
+    from app.inspect import gguf_cache
+
+    return gguf_cache.status(source)
+
+
+_IMPORT_LOCK = threading.Lock()
+#: transformers' lazy imports are not thread-safe: models loading on two threads at once fail with
+#: "cannot import name ...". Resolve every class the adapters use once, under a lock, first.
+_LAZY_NAMES = ("AutoConfig", "AutoModel", "AutoModelForCausalLM", "AutoTokenizer", "PreTrainedTokenizerFast",
+               "BertModel", "BertConfig", "BertTokenizer", "BertTokenizerFast", "LlamaForCausalLM", "LlamaConfig",
+               "LlamaTokenizer", "LlamaTokenizerFast", "GPT2LMHeadModel", "GPT2Config", "GPT2Tokenizer",
+               "GPT2TokenizerFast")
+
+
+def import_model_code() -> None:
+    """Import the model and tokenizer classes of every family (idempotent, thread-safe)."""
+    with _IMPORT_LOCK:
+        import transformers
+
+        for name in _LAZY_NAMES:
+            getattr(transformers, name)
+        import transformers.modeling_gguf_pytorch_utils  # noqa: F401  (GGUF reading)
+
+
+def build_adapter(spec: ModelSpec, cache_dir: Path | None = None) -> Adapter:
     """Load the model a spec names, with the adapter of its family."""
+    import_model_code()
     if spec.family == "bert":
         from app.inspect.adapters.bert import BertAdapter
 
         return BertAdapter(spec.id, resolve(spec.source), spec.name)
+    if spec.family == "llama":
+        from app.inspect.adapters.llama import LlamaAdapter
+
+        return LlamaAdapter(spec.id, resolve(spec.source), spec.name, cache_dir=cache_dir)
+    if spec.family == "gpt2":
+        from app.inspect.adapters.gpt2 import GPT2Adapter
+
+        return GPT2Adapter(spec.id, resolve(spec.source), spec.name, cache_dir=cache_dir)
     if spec.family == "textbook":
         from app.inspect.adapters.textbook import TextbookAdapter
 
@@ -79,9 +116,9 @@ class TraceCache:
 class Registry:
     """Which models exist (the operator's settings), their adapters, and the trace cache."""
 
-    def __init__(self, settings: Settings, builder: Callable[[ModelSpec], Adapter] = build_adapter):
+    def __init__(self, settings: Settings, builder: Callable[[ModelSpec], Adapter] | None = None):
         self.specs: dict[str, ModelSpec] = {s.id: s for s in settings.all_models()}
-        self._builder = builder
+        self._builder = builder or partial(build_adapter, cache_dir=settings.cache)
         self._adapters: dict[str, Adapter] = {}
         self._errors: dict[str, str] = {}
         self._locks = {mid: threading.Lock() for mid in self.specs}
@@ -100,6 +137,46 @@ class Registry:
             else:
                 out[mid] = "not loaded"
         return out
+
+    def progress(self, model_id: str) -> str:
+        """"loaded", "loading", "converting" (a GGUF's first read), "failed" or "not loaded"."""
+        if model_id in self._adapters:
+            return "loaded"
+        if model_id in self._errors:
+            return "failed"
+        if self._locks[model_id].locked():
+            detail = load_status(self.specs[model_id].source)
+            return "converting" if detail == "converting" else "loading"
+        return "not loaded"
+
+    def load_in_background(self, model_id: str) -> None:
+        """Start loading a model on a daemon thread, unless it is loaded, loading or failed."""
+        if model_id in self._adapters or model_id in self._errors or self._locks[model_id].locked():
+            return
+
+        def load():
+            try:
+                self.get(model_id)
+            except ModelUnavailableError:
+                pass  # recorded in self._errors; /healthz and /api/models report it
+
+        threading.Thread(target=load, name=f"load-{model_id}", daemon=True).start()
+
+    def wait_loaded(self, timeout: float) -> None:
+        """Start every model loading and wait up to ``timeout`` seconds for them to settle."""
+        import time
+
+        for mid in self.specs:
+            self.load_in_background(mid)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(mid in self._adapters or mid in self._errors for mid in self.specs):
+                return
+            time.sleep(0.05)
+
+    def loaded(self, model_id: str) -> Adapter | None:
+        """The adapter if the model is loaded now, else None (never loads)."""
+        return self._adapters.get(model_id)
 
     def get(self, model_id: str) -> Adapter:
         """The adapter of a configured model, loading it on first use."""

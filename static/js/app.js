@@ -33,6 +33,25 @@ function globalError(text) {
   el.hidden = !text;
 }
 
+/** Models still loading (a GGUF converting on first run): say so, and ask again until they settle. */
+async function pollLoading() {
+  const note = document.getElementById("global-note");
+  const pending = models.filter((m) => m.status === "loading" || m.status === "converting");
+  note.hidden = !pending.length;
+  if (!pending.length) return;
+  note.textContent = pending.map((m) => m.status === "converting"
+    ? `${m.name}: converting its weights to safetensors (first run only, about a minute)…`
+    : `${m.name}: loading…`).join(" ");
+  setTimeout(async () => {
+    try {
+      const fresh = (await api("/api/models")).models;
+      models.splice(0, models.length, ...fresh);
+      window.dispatchEvent(new CustomEvent("models:update", { detail: models }));
+    } catch { /* the server may be busy: try again */ }
+    pollLoading();
+  }, 3000);
+}
+
 async function main() {
   try {
     models = (await api("/api/models")).models;
@@ -42,6 +61,7 @@ async function main() {
   }
   const failed = models.filter((m) => m.error);
   if (failed.length) globalError(failed.map((m) => `${m.name}: ${m.error}`).join("\n"));
+  pollLoading();
   for (const a of document.querySelectorAll("nav a[data-view]")) {
     a.addEventListener("click", (e) => {
       e.preventDefault();

@@ -149,3 +149,46 @@ def test_non_latin_text_labels_map_back_to_the_input(client, text):
             assert tok == f"[UNK:{text[a:b]}]"
         else:
             assert tok.removeprefix("##") == plain(text[a:b])
+
+
+def test_models_lists_a_model_still_loading_without_blocking(tiny_bert):
+    """A slow model (a GGUF converting) is listed as loading while the others answer at once."""
+    import threading
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from app.core.config import ModelSpec, Settings
+    from app.inspect.registry import Registry
+    from app.main import create_app
+
+    gate = threading.Event()
+
+    def builder(spec):
+        from app.inspect.adapters.bert import BertAdapter
+
+        if spec.id == "slow":
+            gate.wait(30)
+        return BertAdapter(spec.id, spec.source, model=tiny_bert.model, tokenizer=tiny_bert.tokenizer)
+
+    settings = Settings(models=[ModelSpec(id="fast", source="x", family="bert"),
+                                ModelSpec(id="slow", source="y.gguf", family="llama")],
+                        models_wait=0.5, load_at_start=False)
+    reg = Registry(settings, builder=builder)
+    with TestClient(create_app(settings, registry=reg)) as c:
+        t0 = time.monotonic()
+        listed = c.get("/api/models").json()
+        models = {m["id"]: m for m in listed["models"]}
+        assert time.monotonic() - t0 < 5, listed
+        assert set(models) == {"fast", "slow"}, listed
+        assert models["fast"]["status"] == "loaded" and models["fast"]["layers"] == 2
+        assert models["slow"]["status"] == "loading" and "layers" not in models["slow"]
+        assert c.get("/healthz").json()["models"] == {"fast": "loaded", "slow": "not loaded"}
+        r = c.post("/api/attention", json={"model": "fast", "text": "still answers"})
+        assert r.status_code == 200
+        gate.set()
+        for _ in range(100):
+            if c.get("/healthz").json()["models"]["slow"] == "loaded":
+                break
+            time.sleep(0.05)
+        assert c.get("/healthz").json()["models"]["slow"] == "loaded"

@@ -1,20 +1,29 @@
 from fastapi import APIRouter
 
-from app.api.deps import RegistryDep
-from app.inspect.registry import ModelUnavailableError
+from app.api.deps import RegistryDep, SettingsDep
 
 router = APIRouter(prefix="/api", tags=["models"])
 
 
 @router.get("/models", summary="The configured models and their shapes (layers, heads, d_model...).")
-def list_models(registry: RegistryDep) -> dict:
-    """The configured models and their shapes (layers, heads, d_model...)."""
+def list_models(registry: RegistryDep, settings: SettingsDep) -> dict:
+    """The configured models and their shapes (layers, heads, d_model...).
+
+    Models load on first use, in the background: a model still loading (or converting its GGUF
+    file the first time) is listed with ``status`` "loading" or "converting" and no shape yet;
+    ask again. A model that failed carries ``error``.
+    """
+    registry.wait_loaded(settings.models_wait)
+    status = registry.status()
     models = []
-    for mid in registry.ids():
-        try:
-            models.append(registry.get(mid).info.to_dict())
-        except ModelUnavailableError as exc:
-            spec = registry.specs[mid]
-            models.append({"id": mid, "name": spec.name or mid, "source": spec.source,
-                           "family": spec.family, "error": str(exc)})
+    for mid, spec in registry.specs.items():
+        adapter = registry.loaded(mid)
+        if adapter is not None:
+            models.append({**adapter.info.to_dict(), "status": "loaded"})
+            continue
+        entry = {"id": mid, "name": spec.name or mid, "source": spec.source, "family": spec.family}
+        entry["status"] = registry.progress(mid)
+        if status[mid].startswith("failed: "):
+            entry["error"] = status[mid].removeprefix("failed: ")
+        models.append(entry)
     return {"models": models}
