@@ -2,6 +2,7 @@
 import { api, decodeF16, matrix } from "../api.js";
 import { exportBar, matrixCsv } from "../export.js";
 import * as keys from "../keys.js";
+import { modelSelect, usable } from "../models.js";
 import { CONFIG, SCALE, downsample, esc, fontColor, plotFont, tickLabels, tickStep } from "../plot.js";
 
 const EXAMPLES = {
@@ -23,17 +24,12 @@ export async function mount(ctx) {
 
 export class AttentionView {
   constructor({ models, state }) {
-    this.models = models.filter((m) => m.status === "loaded");
+    this.models = usable(models);
     this.state = state;
     this.layerCache = new Map();
     this.data = null; // {res, H, Tq, Tk, heads: per-head matrices}
     this.pending = null;
-    this.renderModelOptions(models);
-    if (this.models.length) $("model").value = this.models[0].id;
-    window.addEventListener("models:update", (e) => {
-      this.models = e.detail.filter((m) => m.status === "loaded");
-      this.renderModelOptions(e.detail);
-    });
+    modelSelect($("model"), models, (ok) => { this.models = ok; });
     this.bind();
     this.quiz = { on: false, guess: null };
     exportBar($("heatmap"), () => this.exportInfo());
@@ -47,22 +43,6 @@ export class AttentionView {
       { keys: ["q"], label: "Quiz: predict, then reveal", fn: () => { $("quiz").click(); } },
       { keys: ["s"], label: "Step by step for the first query token", fn: () => this.openSteps(Number($("quiz-query").value) || 0) },
     ]);
-  }
-
-  /** One option per configured model; those still loading or failed are listed but disabled. */
-  renderModelOptions(models) {
-    const select = $("model");
-    const keep = select.value;
-    select.replaceChildren(...models.map((m) => {
-      const o = document.createElement("option");
-      o.value = m.id;
-      const state = { loading: "loading…", converting: "converting the weights, first run only…", failed: "unavailable" };
-      o.textContent = m.status === "loaded" ? `${m.name} — ${m.layers}×${m.heads} heads` : `${m.name} (${state[m.status] || m.status})`;
-      o.disabled = m.status !== "loaded";
-      if (m.error) o.title = m.error;
-      return o;
-    }));
-    if (keep) select.value = keep;
   }
 
   /** Move a select by `delta` options (wrapping) and act as if the user changed it. */

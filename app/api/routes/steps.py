@@ -1,0 +1,120 @@
+"""Step by step: one head, one query token, every number from x to the module's output."""
+
+from __future__ import annotations
+
+import numpy as np
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.api.deps import RegistryDep, SettingsDep, checked_text
+from app.api.schemas import Block
+from app.inspect.adapters.base import Adapter
+from app.inspect.trace import AttentionBlock
+
+router = APIRouter(prefix="/api", tags=["steps"])
+
+
+class StepsRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(description="a model id from /api/models", max_length=64)
+    text: str = Field(description="the input sentence (the source, for encoder-decoders)")
+    layer: int = Field(description="the layer, from 0")
+    head: int = Field(description="the head, from 0")
+    query: int = Field(description="the query token's index, from 0")
+    block: Block | None = Field(default=None, description="encoder | decoder | cross; default: the model's first")
+    target: str | None = Field(
+        default=None, description="the decoder input text (encoder-decoders); omitted = the model's own translation"
+    )
+
+
+def sig(a, digits: int = 7) -> list:
+    """Nested lists of floats rounded to ``digits`` significant digits (compact JSON)."""
+    a = np.asarray(a, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        mag = np.floor(np.log10(np.abs(a)))
+    mag = np.where(np.isfinite(mag), mag, 0.0)
+    scale = 10.0 ** (digits - 1 - mag)
+    return (np.round(a * scale) / scale).tolist()
+
+
+def opt(a: np.ndarray | None) -> list | None:
+    return None if a is None else sig(a)
+
+
+def in_range(what: str, value: int, count: int, where: str) -> None:
+    """ValueError unless ``0 <= value < count``; ``where`` completes the sentence."""
+    if not 0 <= value < count:
+        raise ValueError(f"{what} {value} is out of range: {where} (0 to {count - 1})")
+
+
+def resolve_block(adapter: Adapter, block: str | None) -> str:
+    block = block or adapter.default_block
+    if block not in adapter.info.blocks:
+        raise ValueError(f"{adapter.info.id} has no {block!r} attention; it has: {', '.join(adapter.info.blocks)}")
+    return block
+
+
+@router.post("/steps", summary="Every intermediate of one head for one query token: x, q, k, v, scores to out.")
+def steps(req: StepsRequest, registry: RegistryDep, settings: SettingsDep) -> dict:
+    """Every intermediate of one head for one query token: x, q, k, v, scores to out."""
+    adapter = registry.get(req.model)
+    text = checked_text(req.text, adapter, settings)
+    block_name = resolve_block(adapter, req.block)
+    heads = adapter.info.heads
+    in_range("head", req.head, heads, f"{req.model} has {heads} heads")
+    target = None
+    if req.target is not None and block_name != "encoder":
+        target = checked_text(req.target, adapter, settings, what="target")
+    trace = registry.trace(req.model, text, target)
+    blk: AttentionBlock = trace.block(block_name, req.layer)  # validates the layer
+    q_toks, k_toks = trace.query_key_tokens(block_name)
+    side = "sentence" if block_name == "encoder" else "target"
+    in_range("query", req.query, len(q_toks), f"the {side} has {len(q_toks)} tokens")
+
+    h, i = req.head, req.query
+    hw = adapter.head_weights(block_name, req.layer, h)
+    q = blk.q[h, i]  # (d_head,)
+    k, v = blk.k[h], blk.v[h]  # (Tk, d_head)
+    masked = blk.mask[i]  # (Tk,) True = removed
+    scores = k @ q  # (Tk,) q . k_j
+    scaled = scores / np.float32(blk.scale)
+    weights = np.where(masked, np.float32(0), blk.weights[h, i])  # (Tk,)
+    scaled_list = sig(scaled)
+    return {
+        "model": req.model,
+        "text": text,
+        "target": trace.target,
+        "block": block_name,
+        "kind": blk.kind,
+        "layer": req.layer,
+        "head": h,
+        "heads": blk.heads,
+        "kv_head": int(blk.kv_head[h]) if blk.kv_head.size else h,
+        "query": i,
+        "tokens": trace.tokens.text,
+        "query_tokens": q_toks.text,
+        "key_tokens": k_toks.text,
+        "query_special": q_toks.special,
+        "key_special": k_toks.special,
+        "d_model": int(blk.x.shape[1]),
+        "d_head": int(q.shape[0]),
+        "scale": float(blk.scale),
+        "x": sig(blk.x),
+        "w_q": sig(hw.w_q),
+        "w_k": sig(hw.w_k),
+        "w_v": sig(hw.w_v),
+        "b_q": opt(hw.b_q),
+        "b_k": opt(hw.b_k),
+        "b_v": opt(hw.b_v),
+        "q": sig(q),
+        "k": sig(k),
+        "v": sig(v),
+        "scores": sig(scores),
+        "scaled": [None if m else s for s, m in zip(scaled_list, masked.tolist())],
+        "masked": masked.tolist(),
+        "weights": sig(weights),
+        "z": sig(blk.z[h, i]),
+        "concat": sig(blk.z[:, i].reshape(-1)),
+        "out": sig(blk.out[i]),
+    }
