@@ -127,3 +127,21 @@ def test_mean_of_heads_equals_the_average_of_the_models_heads(page, minilm):
     with torch.inference_mode():
         own = minilm.model(**enc, output_attentions=True).attentions[5][0].numpy().mean(0)
     np.testing.assert_allclose(shown, own, atol=2e-3)
+
+
+def test_textbook_cross_attention_shows_source_against_produced_words(page):
+    page.goto(page.base + "/?view=attention&model=textbook&text=je+suis+%C3%A9tudiant&block=cross&layer=1&head=mean")
+    page.wait_for_function("() => document.querySelector('#heatmap .gtitle')?.textContent.includes('cross')",
+                           timeout=60_000)
+    assert tick_texts(page, "x") == ["je", "suis", "étudiant"]
+    rows = tick_texts(page, "y")
+    assert rows[3] == "a → student"
+    z = np.array(page.evaluate("() => document.getElementById('heatmap').data[0].z"))
+    assert int(z[3].argmax()) == 2  # "student" is produced looking at "étudiant"
+    assert page.is_visible("#block") and page.input_value("#block") == "cross"
+    page.screenshot(path=str(DOCS / "textbook-cross.png"), full_page=True)
+    page.select_option("#block", "decoder")
+    page.wait_for_function("() => document.querySelector('#heatmap .gtitle')?.textContent.includes('decoder')")
+    z = np.array(page.evaluate("() => document.getElementById('heatmap').data[0].z"))
+    assert np.all(z[np.triu_indices(len(z), 1)] == 0)
+    assert page.errors == []

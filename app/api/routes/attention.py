@@ -23,6 +23,9 @@ def attention(req: AttentionRequest, registry: RegistryDep, settings: SettingsDe
     trace = registry.trace(req.model, text, target)
     weights = trace.weights(block, req.layer)  # validates the layer
     q_toks, k_toks = trace.query_key_tokens(block)
+    predicts = None
+    if block != "encoder" and trace.logits is not None:  # row i of a decoder predicts token i + 1
+        predicts = adapter.output_tokens(trace.logits.argmax(-1).tolist())
     return {
         "model": req.model,
         "text": text,
@@ -34,6 +37,7 @@ def attention(req: AttentionRequest, registry: RegistryDep, settings: SettingsDe
         "query_special": q_toks.special,
         "key_special": k_toks.special,
         "query_offsets": q_toks.to_dict()["offsets"],
+        "query_predicts": predicts,
         "key_offsets": k_toks.to_dict()["offsets"],
         "target": trace.target,
         "shape": list(weights.shape),

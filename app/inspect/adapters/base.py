@@ -70,6 +70,10 @@ class Adapter(ABC):
     def head_weights(self, block: str, layer: int, head: int) -> HeadWeights:
         """The projection slices of one head of one attention block."""
 
+    def output_tokens(self, ids: list[int]) -> list[str]:
+        """Display text of output-vocabulary ids (what a row of ``Trace.logits`` predicts)."""
+        raise NotImplementedError(f"{self.info.id} has no output vocabulary")
+
     def trace(self, text: str, target: str | None = None) -> Trace:
         """Thread-safe :meth:`run`."""
         return self.call(self.run, text, target)

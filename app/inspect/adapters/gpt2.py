@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from app.inspect.adapters import hf
 from app.inspect.adapters.base import Adapter, ModelInfo
 from app.inspect.adapters.bert import mask_from
 from app.inspect.adapters.hf import np32, tokenize
@@ -77,6 +78,9 @@ class GPT2Adapter(Adapter):
 
     def _layers(self):
         return self.model.transformer.h
+
+    def output_tokens(self, ids: list[int]) -> list[str]:
+        return hf.output_tokens(self.tokenizer, ids)
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, truncation=False)["input_ids"])

@@ -71,3 +71,9 @@ def display_piece(tokenizer, piece: str, special: bool) -> str:
 
 def np32(t: torch.Tensor) -> np.ndarray:
     return t.detach().to(torch.float32).cpu().numpy()
+
+
+def output_tokens(tokenizer, ids: list[int]) -> list[str]:
+    """Display text of token ids, as the page labels tokens."""
+    specials = set(tokenizer.all_special_ids)
+    return [display_piece(tokenizer, p, i in specials) for p, i in zip(tokenizer.convert_ids_to_tokens(ids), ids)]

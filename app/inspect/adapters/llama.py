@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from app.inspect.adapters import hf
 from app.inspect.adapters.base import Adapter, ModelInfo
 from app.inspect.adapters.bert import mask_from
 from app.inspect.adapters.hf import np32, tokenize
@@ -101,6 +102,9 @@ class LlamaAdapter(Adapter):
 
     def _attn(self, i: int):
         return self._layers()[i].self_attn
+
+    def output_tokens(self, ids: list[int]) -> list[str]:
+        return hf.output_tokens(self.tokenizer, ids)
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, truncation=False)["input_ids"])

@@ -11,7 +11,7 @@ const EXAMPLES = {
     "Alice is wearing a jacket and she is freezing",
     "Thinking Machines",
   ],
-  textbook: ["je suis étudiant", "le chat noir", "elle n'est pas grande"],
+  textbook: ["je suis étudiant", "le chat noir mange la pomme rouge", "il n'est pas médecin", "nous avons un chien gris"],
 };
 
 const $ = (id) => document.getElementById(id);
@@ -226,7 +226,10 @@ export class AttentionView {
     const z = this.currentMatrix();
     fill($("quiz-query"), res.query_tokens.map((t, i) => [i, `${i}: ${t}`]));
     const hidden = this.quiz.on && this.quiz.guess === null;
-    const q = res.query_tokens, k = res.key_tokens;
+    const k = res.key_tokens;
+    // decoder rows: the query token and the next token it predicts ("a → student"), like the
+    // lecture's alignment table whose rows are the words being produced
+    const q = res.query_predicts ? res.query_tokens.map((t, i) => `${t} → ${res.query_predicts[i]}`) : res.query_tokens;
     const custom = range(Tq).map((i) => range(Tk).map((j) => [q[i], k[j]]));
     const trace = {
       type: "heatmap",
@@ -249,8 +252,8 @@ export class AttentionView {
         font: { size: 16 }, x: 0, xanchor: "left", y: 0.995, yanchor: "top" },
       xaxis: { tickvals: xt, ticktext: tickLabels(xt.map((j) => k[j]), xt.map((j) => res.key_special[j])), side: "top", tickangle: -45,
         title: { text: "key (attended to)" }, automargin: true },
-      yaxis: { tickvals: yt, ticktext: tickLabels(yt.map((i) => q[i]), yt.map((i) => res.query_special[i])), autorange: "reversed",
-        title: { text: "query (attending)" }, automargin: true },
+      yaxis: { tickvals: yt, ticktext: tickLabels(yt.map((i) => q[i]), yt.map((i) => res.query_special[i]), 22), autorange: "reversed",
+        title: { text: res.query_predicts ? "query → the word it predicts" : "query (attending)" }, automargin: true },
       height: size,
       shapes: this.quiz.on ? [{ type: "rect", xref: "x", yref: "y", x0: -0.5, x1: Tk - 0.5,
         y0: (Number($("quiz-query").value) || 0) - 0.5, y1: (Number($("quiz-query").value) || 0) + 0.5,
