@@ -11,11 +11,13 @@ TEMPLATES = Path(__file__).resolve().parents[3] / "templates"
 VIEWS = [
     ("attention", "Attention"),
     ("steps", "Step by step"),
+    ("model", "Model view"),
+    ("heads", "Heads"),
+    ("compare", "Compare"),
+    ("generate", "Generate"),
     ("playground", "Playground"),
     ("positions", "Positions"),
     ("embeddings", "Embeddings"),
-    ("generate", "Generate"),
-    ("heads", "Heads"),
 ]
 
 
