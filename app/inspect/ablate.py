@@ -1,0 +1,198 @@
+"""Head ablation: knock out chosen heads and compare the model's output before and after.
+
+A head is knocked out by zeroing its slice of the per-head outputs ``z``
+(columns ``h * d_head .. (h + 1) * d_head`` of ``concat(z)``) BEFORE the output
+projection ``W_O``: a forward pre-hook on that projection (BERT
+``attention.output.dense``, LLaMA ``self_attn.o_proj``, GPT-2 ``attn.c_proj``,
+textbook ``w_o``). The head then adds only nothing (plus the shared bias) to
+the residual stream. Hooks are removed in ``finally`` and every pass holds the
+adapter's lock, so no other request ever runs with a head knocked out.
+
+What is compared depends on the model:
+
+* decoders (kind "decoder"): the next-token distribution after the last
+  input token: top candidates before and after, and ``KL(before || after)`` in nats.
+* encoder-decoders (the textbook model): the greedy translation before and
+  after, and the mean per-step ``KL(before || after)`` of the next-token
+  distributions along the unablated translation (teacher forcing).
+* encoders without a head (MiniLM): the mean-pooled last hidden state before
+  and after and their cosine similarity (1.0 = unchanged), plus each token's cosine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from app.inspect.adapters.base import Adapter
+from app.inspect.adapters.hf import tokenize
+from app.inspect.hooks import hooks
+
+TOP_K = 10
+
+
+def output_projection(adapter: Adapter, block: str, layer: int) -> nn.Module:
+    """The module whose input is ``concat(z)`` of one attention block (W_O)."""
+    family = adapter.info.family
+    model = adapter.model
+    if family == "bert":
+        return model.encoder.layer[layer].attention.output.dense
+    if family == "llama":
+        return model.model.layers[layer].self_attn.o_proj
+    if family == "gpt2":
+        return model.transformer.h[layer].attn.c_proj
+    if family == "textbook":
+        stack = model.encoder if block == "encoder" else model.decoder
+        return getattr(stack.layers[layer], "cross_attn" if block == "cross" else "self_attn").w_o
+    raise ValueError(f"ablation is not available for the {family!r} family yet")
+
+
+def check_heads(adapter: Adapter, heads: Iterable[Iterable[int]]) -> list[tuple[int, int]]:
+    """Validated, de-duplicated, sorted (layer, head) pairs; ValueError naming the first bad pair."""
+    info = adapter.info
+    pairs = [tuple(p) for p in heads]
+    if len(pairs) > info.layers * info.heads:
+        raise ValueError(f"{len(pairs)} heads given; {info.id} has only {info.layers * info.heads} "
+                         f"({info.layers} layers x {info.heads} heads)")
+    for p in pairs:
+        if len(p) != 2:
+            raise ValueError(f"each head is a [layer, head] pair; got {list(p)}")
+        layer, head = p
+        if not (0 <= layer < info.layers and 0 <= head < info.heads):
+            raise ValueError(f"head [{layer}, {head}] is out of range: {info.id} has layers 0 to "
+                             f"{info.layers - 1} and heads 0 to {info.heads - 1}")
+    return sorted(set(pairs))
+
+
+def _zero_heads(heads: list[int], d_head: int):
+    """A forward pre-hook that zeroes the listed heads' columns of the projection's input."""
+
+    def hook(_module, args, kwargs):
+        x = args[0] if args else kwargs["input"]
+        x = x.clone()  # (B, T, H * d_head)
+        for h in heads:
+            x[..., h * d_head : (h + 1) * d_head] = 0
+        if args:
+            return (x, *args[1:]), kwargs
+        return args, {**kwargs, "input": x}
+
+    return hook
+
+
+def run_ablated(adapter: Adapter, block: str, pairs: list[tuple[int, int]], fn):
+    """Call ``fn()`` with ``pairs`` knocked out in ``block``; the caller holds ``adapter.lock``."""
+    by_layer: dict[int, list[int]] = {}
+    for layer, head in pairs:
+        by_layer.setdefault(layer, []).append(head)
+    with hooks() as hs:
+        for layer, heads in by_layer.items():
+            hs.pre(output_projection(adapter, block, layer), _zero_heads(heads, adapter.info.d_head))
+        return fn()
+
+
+@dataclass
+class Ablation:
+    """Before/after of one ablation; ``to_dict`` is the API's response."""
+
+    kind: str  # "decoder" | "encoder-decoder" | "encoder"
+    block: str
+    heads: list[tuple[int, int]]
+    before: object
+    after: object
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "block": self.block, "heads": [list(p) for p in self.heads],
+                "before": self.before, "after": self.after, **self.extra}
+
+
+def kl(p_logits: torch.Tensor, q_logits: torch.Tensor) -> torch.Tensor:
+    """KL(p || q) in nats over the last axis, from logits: (...,) ."""
+    lp, lq = p_logits.double().log_softmax(-1), q_logits.double().log_softmax(-1)
+    return (lp.exp() * (lp - lq)).sum(-1).clamp_min(0.0)
+
+
+def ablate(adapter: Adapter, text: str, heads: Iterable[Iterable[int]], block: str | None = None) -> Ablation:
+    """Knock out ``heads`` (``[layer, head]`` pairs of ``block``) and compare the output before and after."""
+    block = block or adapter.default_block
+    if block not in adapter.info.blocks:
+        raise ValueError(f"{adapter.info.id} has no {block!r} attention; it has: {', '.join(adapter.info.blocks)}")
+    pairs = check_heads(adapter, heads)
+    kind = adapter.info.kind
+    with adapter.lock:
+        if kind == "encoder-decoder":
+            return _translation(adapter, text, block, pairs)
+        if kind == "decoder":
+            return _next_token(adapter, text, block, pairs)
+        return _pooled(adapter, text, block, pairs)
+
+
+def _inputs(adapter: Adapter, text: str) -> tuple[dict, list[str]]:
+    """Model inputs for ``text`` and its tokens as the pages show them."""
+    inputs, tokens = tokenize(adapter.tokenizer, text)
+    if adapter.info.kind == "decoder":
+        inputs.pop("token_type_ids", None)
+    return inputs, tokens.text
+
+
+def _next_token(adapter: Adapter, text: str, block: str, pairs) -> Ablation:
+    inputs, _ = _inputs(adapter, text)
+    model = adapter.model.eval()
+    with torch.inference_mode():
+        before = model(**inputs, use_cache=False).logits[0, -1]  # (V,)
+        after = run_ablated(adapter, block, pairs, lambda: model(**inputs, use_cache=False).logits[0, -1])
+
+    def top(logits: torch.Tensor) -> list[dict]:
+        p = logits.softmax(-1)
+        vals, ids = p.topk(min(TOP_K, p.shape[-1]))
+        return [{"token": adapter.tokenizer.decode([i]), "id": int(i), "prob": float(v)}
+                for v, i in zip(vals.tolist(), ids.tolist())]
+
+    return Ablation("decoder", block, pairs, top(before), top(after), {"kl": float(kl(before, after))})
+
+
+def _pooled(adapter: Adapter, text: str, block: str, pairs) -> Ablation:
+    inputs, tokens = _inputs(adapter, text)
+    model = adapter.model.eval()
+    with torch.inference_mode():
+        h0 = model(**inputs).last_hidden_state[0]  # (T, d)
+        h1 = run_ablated(adapter, block, pairs, lambda: model(**inputs).last_hidden_state[0])  # (T, d)
+    h0, h1 = h0.double(), h1.double()  # float64: identical outputs give a cosine of exactly 1
+    p0, p1 = h0.mean(0), h1.mean(0)  # (d,)
+    cos = torch.nn.functional.cosine_similarity(p0, p1, dim=0)
+    per_token = torch.nn.functional.cosine_similarity(h0, h1, dim=-1)  # (T,)
+    return Ablation("encoder", block, pairs, _round(p0), _round(p1), {
+        "cosine": _unit(cos),
+        "tokens": tokens,
+        "token_cosine": [_unit(c) for c in per_token],
+    })
+
+
+def _translation(adapter: Adapter, text: str, block: str, pairs) -> Ablation:
+    before = adapter.translate(text)
+    after = run_ablated(adapter, block, pairs, lambda: adapter.translate(text))
+    model = adapter.model.eval()
+    src = torch.tensor([before.source.ids])  # (1, S)
+    bos = model.cfg.bos_id
+    tgt = torch.tensor([[bos, *before.output.ids[:-1]]]) if before.output.ids else torch.tensor([[bos]])  # (1, T)
+    with torch.inference_mode():
+        l0 = model(src, tgt)[0]  # (T, V)
+        l1 = run_ablated(adapter, block, pairs, lambda: model(src, tgt)[0])
+    return Ablation("encoder-decoder", block, pairs, before.text, after.text, {
+        "translation_before": before.text,
+        "translation_after": after.text,
+        "kl": float(kl(l0, l1).mean()),
+    })
+
+
+def _round(t: torch.Tensor) -> list[float]:
+    return np.round(t.double().numpy(), 6).tolist()
+
+
+def _unit(c: torch.Tensor) -> float:
+    """A float64 cosine rounded to 12 decimals (identical vectors give exactly 1.0, not 0.9999999999999997)."""
+    return min(1.0, round(float(c), 12))
