@@ -53,6 +53,8 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
         redoc_url=None,
     )
     app.state.settings = settings
+    if registry is not None:  # usable before the lifespan runs (schemathesis, embedding in other apps)
+        app.state.registry = registry
     templates = Jinja2Templates(directory=ROOT / "templates")
     templates.env.undefined = StrictUndefined
     app.state.templates = templates

@@ -46,6 +46,9 @@ def test_presentation_mode_is_large_and_survives_a_reload(page):
     assert big >= base * 1.3
     assert page.is_hidden(".foot")
     assert "present=1" in page.url
+    page.wait_for_timeout(600)  # Plotly's responsive resize runs after the resize event
+    for fig in ("#heatmap", "#heads"):
+        assert page.locator(fig).bounding_box()["height"] > 200, fig
     page.reload()
     page.wait_for_function("() => document.body.classList.contains('presenting')", timeout=60_000)
     page.wait_for_selector("#heatmap .xtick text", timeout=60_000)

@@ -263,6 +263,7 @@ export class AttentionView {
       font: plotFont(12),
     };
     this.highlightHead(h);
+    $("heatmap").style.height = `${size}px`; // a fixed box: Plotly's responsive resize keeps it
     Plotly.react("heatmap", [trace], layout, { ...CONFIG, toImageButtonOptions: {
       ...CONFIG.toImageButtonOptions, filename: `attnscope_${res.model}_${res.block}_L${res.layer + 1}_${mean ? "mean" : `H${h + 1}`}` } });
     this.bindCellClick();
@@ -312,6 +313,7 @@ export class AttentionView {
         yanchor: "bottom", showarrow: false, font: { size: 11 } });
     }
     const el = $("heads");
+    el.style.height = `${layout.height}px`;
     const sel = Number($("head").value), sax = sel === 0 ? "" : String(sel + 1);
     layout.shapes = Number.isNaN(sel) ? [] : [{ type: "rect", xref: `x${sax} domain`, yref: `y${sax} domain`,
       x0: -0.04, x1: 1.04, y0: -0.04, y1: 1.04, line: { color: "#f59e0b", width: 3 } }];
