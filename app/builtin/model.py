@@ -341,10 +341,17 @@ class Transformer(nn.Module):
             if p.dim() > 1 and "embed" not in name:
                 nn.init.xavier_uniform_(p)
 
-    def encode(self, src: Tensor, rec: Recording | None = None) -> tuple[Tensor, Tensor]:
-        """(B, S) source ids -> encoder output (B, S, d_model) and source mask (B, 1, S)."""
+    def encode(
+        self, src: Tensor, rec: Recording | None = None, pattern: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """(B, S) source ids -> encoder output (B, S, d_model) and source mask (B, 1, S).
+
+        ``pattern``: optional (S, S) bool, True removes the key from the encoder's
+        self-attention only (local, strided or global "efficient attention").
+        """
         src_mask = padding_mask(src, self.cfg.pad_id)
-        return self.encoder(src, src_mask, rec), src_mask
+        enc_mask = src_mask if pattern is None else src_mask | pattern[None]  # (B, S, S)
+        return self.encoder(src, enc_mask, rec), src_mask
 
     def decode(
         self, tgt: Tensor, memory: Tensor, src_mask: Tensor, rec: Recording | None = None
@@ -353,9 +360,11 @@ class Transformer(nn.Module):
         tgt_mask = causal_mask(tgt.shape[1]) | padding_mask(tgt, self.cfg.pad_id)  # (B, T, T)
         return self.generator(self.decoder(tgt, memory, tgt_mask, src_mask, rec))
 
-    def forward(self, src: Tensor, tgt: Tensor, rec: Recording | None = None) -> Tensor:
+    def forward(
+        self, src: Tensor, tgt: Tensor, rec: Recording | None = None, pattern: Tensor | None = None
+    ) -> Tensor:
         """(B, S) source, (B, T) decoder input -> (B, T, tgt_vocab) logits."""
-        memory, src_mask = self.encode(src, rec)
+        memory, src_mask = self.encode(src, rec, pattern)
         return self.decode(tgt, memory, src_mask, rec)
 
 
@@ -393,14 +402,16 @@ def _cap(model: Transformer, max_len: int | None) -> int:
     return model.cfg.max_len if max_len is None else min(max_len, model.cfg.max_len)
 
 
-def _step_attention(model: Transformer, src: Tensor, tokens: list[int], score: float) -> Decoded:
+def _step_attention(
+    model: Transformer, src: Tensor, tokens: list[int], score: float, pattern: Tensor | None = None
+) -> Decoded:
     """Re-run the decoder once on <s> + tokens[:-1] and cut each step's attention rows.
 
     With a causal mask and no dropout, row t of this pass equals the attention
     of step t during generation.
     """
     rec = Recording()
-    model(src, torch.tensor([[model.cfg.bos_id, *tokens[:-1]]]), rec)  # (1, T, V)
+    model(src, torch.tensor([[model.cfg.bos_id, *tokens[:-1]]]), rec, pattern)  # (1, T, V)
     self_w = torch.stack([r.weights[0] for r in rec.decoder])  # (L, H, T, T)
     cross_w = torch.stack([r.weights[0] for r in rec.cross])  # (L, H, T, S)
     return Decoded(
@@ -413,7 +424,10 @@ def _step_attention(model: Transformer, src: Tensor, tokens: list[int], score: f
 
 @torch.inference_mode()
 def greedy_decode(
-    model: Transformer, src_ids: Sequence[int], max_len: int | None = None
+    model: Transformer,
+    src_ids: Sequence[int],
+    max_len: int | None = None,
+    pattern: Tensor | None = None,
 ) -> Decoded:
     """Translate by taking the most probable next token until </s> or ``max_len`` tokens.
 
@@ -421,10 +435,11 @@ def greedy_decode(
         model: the transformer (put in eval mode here).
         src_ids: (S,) source ids.
         max_len: cap on generated tokens (default and ceiling: cfg.max_len).
+        pattern: optional (S, S) encoder self-attention mask (see ``Transformer.encode``).
     """
     model.eval()
     src = torch.as_tensor(list(src_ids)).view(1, -1)  # (1, S)
-    memory, src_mask = model.encode(src)  # (1, S, d_model), (1, 1, S)
+    memory, src_mask = model.encode(src, pattern=pattern)  # (1, S, d_model), (1, 1, S)
     ys, score = [model.cfg.bos_id], 0.0
     for _ in range(_cap(model, max_len)):
         logp = model.decode(torch.tensor([ys]), memory, src_mask)[0, -1].log_softmax(-1)  # (V,)
@@ -433,7 +448,7 @@ def greedy_decode(
         score += float(logp[nxt])
         if nxt == model.cfg.eos_id:
             break
-    return _step_attention(model, src, ys[1:], score)
+    return _step_attention(model, src, ys[1:], score, pattern)
 
 
 @torch.inference_mode()

@@ -14,6 +14,7 @@ VIEWS = [
     ("model", "Model view"),
     ("heads", "Heads"),
     ("compare", "Compare"),
+    ("patterns", "Efficient attention"),
     ("generate", "Generate"),
     ("playground", "Playground"),
     ("positions", "Positions"),

@@ -1,0 +1,146 @@
+// Efficient attention (lecture: local, strided, global): a mask on the textbook encoder's
+// self-attention, the attention with and without it, and both translations (POST /api/patterns).
+import { exportBar, matrixCsv } from "../export.js";
+import * as keys from "../keys.js";
+import { CONFIG, SCALE, esc, plotFont, tickLabels } from "../plot.js";
+
+const $ = (id) => document.getElementById(id);
+
+export async function mount(ctx) {
+  const view = new PatternsView(ctx);
+  return { show: (s) => view.show(s) };
+}
+
+class PatternsView {
+  constructor({ state, api }) {
+    this.state = state;
+    this.api = api;
+    this.res = null;
+    $("pat-form").addEventListener("submit", (e) => { e.preventDefault(); this.save(true); this.load(); });
+    for (const id of ["pat-kind", "pat-window", "pat-stride", "pat-tokens"]) {
+      $(id).addEventListener("change", () => { this.fields(); this.save(); this.load(); });
+    }
+    for (const id of ["pat-layer", "pat-head"]) $(id).addEventListener("change", () => { this.save(); this.render(); });
+    for (const [id, name] of [["pat-full", "full"], ["pat-masked", "patterned"]]) {
+      exportBar($(id), () => this.res && this.exportInfo(name));
+    }
+    window.addEventListener("presentation", () => this.render());
+    keys.register("patterns", [
+      { keys: ["ArrowRight"], label: "Next head", fn: () => this.move("pat-head", 1) },
+      { keys: ["ArrowLeft"], label: "Previous head", fn: () => this.move("pat-head", -1) },
+      { keys: ["ArrowDown"], label: "Next layer", fn: () => this.move("pat-layer", 1) },
+      { keys: ["ArrowUp"], label: "Previous layer", fn: () => this.move("pat-layer", -1) },
+    ]);
+    this.fields();
+  }
+
+  move(id, delta) {
+    const sel = $(id);
+    const n = sel.options.length;
+    if (!n) return;
+    sel.selectedIndex = (sel.selectedIndex + delta + n) % n;
+    sel.dispatchEvent(new Event("change"));
+  }
+
+  fields() {
+    const kind = $("pat-kind").value;
+    $("pat-window-field").hidden = kind !== "local";
+    $("pat-stride-field").hidden = kind !== "strided";
+    $("pat-tokens-field").hidden = kind !== "global";
+  }
+
+  async show(s) {
+    if (s.text !== undefined) $("pat-text").value = s.text;
+    for (const [k, id] of [["pattern", "pat-kind"], ["window", "pat-window"], ["stride", "pat-stride"], ["tokens", "pat-tokens"]]) {
+      if (s[k] !== undefined) $(id).value = s[k];
+    }
+    this.fields();
+    this.wanted = { layer: s.layer, head: s.head };
+    await this.load();
+  }
+
+  save(push = false) {
+    const kind = $("pat-kind").value;
+    this.state.set({ view: "patterns", text: $("pat-text").value, pattern: kind,
+      window: kind === "local" ? $("pat-window").value : null, stride: kind === "strided" ? $("pat-stride").value : null,
+      tokens: kind === "global" ? $("pat-tokens").value : null, layer: $("pat-layer").value, head: $("pat-head").value }, { push });
+  }
+
+  body() {
+    const tokens = $("pat-tokens").value.split(",").map((t) => t.trim()).filter(Boolean).map(Number);
+    return { model: "textbook", text: $("pat-text").value, pattern: $("pat-kind").value,
+      window: Number($("pat-window").value), stride: Number($("pat-stride").value), tokens };
+  }
+
+  async load() {
+    const err = $("pat-error");
+    err.hidden = true;
+    $("pat-status").textContent = "Running the textbook model twice…";
+    let res;
+    try {
+      res = await this.api("/api/patterns", this.body());
+    } catch (e) {
+      $("pat-status").textContent = "";
+      err.textContent = e.detail || String(e);
+      err.hidden = false;
+      return;
+    }
+    this.res = res;
+    const [L, H] = [res.full.weights.length, res.full.weights[0].length];
+    fillSelect($("pat-layer"), L, "Layer", this.wanted?.layer);
+    fillSelect($("pat-head"), H, "Head", this.wanted?.head);
+    this.wanted = null;
+    $("pat-full-text").textContent = res.full.translation;
+    $("pat-masked-text").textContent = res.patterned.translation;
+    const S = res.tokens.length;
+    $("pat-status").textContent = `${res.pattern}: ${res.kept} of ${S * S} query-key pairs kept`;
+    this.render();
+  }
+
+  render() {
+    if (!this.res) return;
+    const { res } = this;
+    const l = Number($("pat-layer").value), h = Number($("pat-head").value);
+    const allowed = res.mask.map((row) => row.map((m) => (m ? 0 : 1)));
+    heatmap("pat-mask", allowed, res.tokens, "mask (blue = visible)", [[0, "#dde1ea"], [1, "#3b4cca"]], "%{z}");
+    heatmap("pat-full", res.full.weights[l][h], res.tokens, `full · layer ${l + 1} · head ${h + 1}`);
+    heatmap("pat-masked", res.patterned.weights[l][h], res.tokens, `${esc(res.pattern)} · layer ${l + 1} · head ${h + 1}`);
+  }
+
+  exportInfo(which) {
+    const l = Number($("pat-layer").value), h = Number($("pat-head").value);
+    const z = this.res[which].weights[l][h];
+    return { name: `attnscope_textbook_${which === "full" ? "full" : this.res.pattern}_L${l + 1}_H${h + 1}`,
+      csv: matrixCsv(this.res.tokens, this.res.tokens, z),
+      json: { pattern: this.res.pattern, layer: l, head: h, tokens: this.res.tokens, mask: this.res.mask, weights: z,
+        translation: this.res[which].translation } };
+  }
+}
+
+function fillSelect(sel, n, label, wanted) {
+  const keep = wanted ?? sel.value;
+  sel.replaceChildren(...Array.from({ length: n }, (_, i) => {
+    const o = document.createElement("option");
+    o.value = String(i);
+    o.textContent = `${label} ${i + 1}`;
+    return o;
+  }));
+  if (keep !== undefined && keep !== "" && Number(keep) < n) sel.value = String(keep);
+}
+
+function heatmap(id, z, tokens, title, colorscale = SCALE, fmt = "%{z:.3f}") {
+  const n = tokens.length;
+  const idx = Array.from({ length: n }, (_, i) => i);
+  const el = $(id);
+  el.style.height = "380px";
+  Plotly.react(el, [{
+    type: "heatmap", z, x: idx, y: idx, zmin: 0, zmax: 1, colorscale, showscale: false,
+    customdata: idx.map((i) => idx.map((j) => [esc(tokens[i]), esc(tokens[j])])),
+    hovertemplate: `%{customdata[0]} → %{customdata[1]}<br>${fmt}<extra></extra>`,
+  }], {
+    title: { text: title, font: { size: 14 } },
+    xaxis: { tickvals: idx, ticktext: tickLabels(tokens), side: "top", tickangle: -45, automargin: true },
+    yaxis: { tickvals: idx, ticktext: tickLabels(tokens), autorange: "reversed", automargin: true },
+    height: 380, margin: { t: 90, l: 10, r: 10, b: 10 }, paper_bgcolor: "rgba(0,0,0,0)", font: plotFont(12),
+  }, CONFIG);
+}
