@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 HOST    ?= 127.0.0.1
 PORT    ?= 8000
 
-.PHONY: run test install bench train-builtin clean
+.PHONY: run test install bench fuzz train-builtin clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -27,8 +27,16 @@ run: $(STAMP)
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Speed, memory and payload numbers (printed as numbers and ratios; see README "Performance").
 bench: $(STAMP)
-	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python bench/attention_api.py
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/attention_api.py
+	@test ! -f bench/decoder.py || HF_HUB_OFFLINE=1 $(BIN)/python bench/decoder.py
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/first_paint.py
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/load.py
+
+# The schemathesis fuzz test with many more examples than the suite's.
+fuzz: $(STAMP)
+	HF_HUB_OFFLINE=1 ATTNSCOPE_FUZZ_EXAMPLES=300 $(BIN)/python -m pytest tests/api/test_fuzz.py -q
 
 train-builtin: $(STAMP)
 	$(BIN)/python -m app.builtin.train

@@ -1,0 +1,85 @@
+"""Benchmark: bytes and time to first paint of the attention view in headless Chromium.
+
+For MiniLM at 32, 128, 256 and 512 tokens: the bytes of the page's one-layer f16 request, the bytes
+the same attention costs as plain nested JSON lists of all layers (what bertviz sends), and the
+time from pressing "Show attention" to the heatmap painted. Starts its own server on 127.0.0.1.
+
+Run: ``.venv/bin/python bench/first_paint.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from playwright.sync_api import sync_playwright
+
+ROOT = Path(__file__).resolve().parent.parent
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+WORDS = "students watched the attention heads move across a very long sentence about rivers and banks".split()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def text_of(n_tokens: int, base: str, salt: int) -> str:
+    """About ``n_tokens`` MiniLM tokens (each word here is one token; 2 specials)."""
+    words = [f"{WORDS[(i + salt) % len(WORDS)]}" for i in range(n_tokens - 2)]
+    return " ".join(words)
+
+
+def main() -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "ATTNSCOPE_PRELOAD": '["minilm"]'}
+    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port),
+                               "--log-level", "warning"], cwd=ROOT, env=env)
+    try:
+        for _ in range(600):
+            try:
+                if httpx.get(base + "/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        print(f"machine: {platform.machine()}, {os.cpu_count()} cores; Chromium headless")
+        print(f"{'tokens':>6} {'f16 layer bytes':>15} {'nested JSON all layers':>22} {'ratio':>7} {'first paint ms':>14}")
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(base + "/?view=attention&model=minilm&text=hello")
+            page.wait_for_selector("#heatmap .xtick text", timeout=120_000)
+            for n in (32, 128, 256, 512):
+                times, f16_bytes = [], 0
+                for salt in range(3):
+                    text = text_of(n, "", salt)
+                    with page.expect_response(lambda r: r.url.endswith("/api/attention")) as resp:
+                        t0 = time.perf_counter()
+                        page.fill("#text", text)
+                        page.click("button[type=submit]")
+                    f16_bytes = len(resp.value.body())
+                    page.wait_for_function("t => document.querySelector('#status').textContent.includes(t)",
+                                           arg=f"{n} × {n}", timeout=120_000)
+                    page.evaluate("() => new Promise(r => requestAnimationFrame(() => r()))")
+                    times.append((time.perf_counter() - t0) * 1000)
+                nested = len(httpx.post(base + "/api/attention", json={"model": "minilm", "text": text},
+                                        timeout=300).content)
+                print(f"{n:>6} {f16_bytes:>15,} {nested:>22,} {nested / f16_bytes:>7.0f} {statistics.median(times):>14.0f}")
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+if __name__ == "__main__":
+    main()
