@@ -27,6 +27,15 @@ class HookSet:
         self.handles.clear()
 
 
+def keep_output(store: dict, name: str) -> Callable:
+    """A forward hook that stores the module's output (the first item of a tuple) as ``store[name]``."""
+
+    def fn(_module, _inputs, output):
+        store[name] = output[0] if isinstance(output, tuple) else output
+
+    return fn
+
+
 @contextmanager
 def hooks() -> Iterator[HookSet]:
     """``with hooks() as hs: hs.post(module, fn); model(...)`` — removed in ``finally``."""

@@ -1,6 +1,10 @@
 // Shared by the analysis views (model view, heads, compare): controls, token heatmaps, head colours.
 import { modelSelect } from "./models.js";
-import { CONFIG, SCALE, esc, plotFont, tickLabels, tickStep } from "./plot.js";
+import { fill, range } from "./ui.js";
+
+import { CONFIG, SCALE, esc, maxOf, meanOf, plotFont, tickLabels, tickStep } from "./plot.js";
+
+export { fill, maxOf, meanOf, range };
 
 export const DEFAULT_TEXT = "The animal didn't cross the street because it was too tired";
 export const FRENCH_TEXT = "je suis étudiant";
@@ -26,19 +30,7 @@ export function headColour(h) {
 }
 
 export const $ = (id) => document.getElementById(id);
-export function range(n) { return Array.from({ length: n }, (_, i) => i); }
 
-/** Replace a select's options with [value, label] pairs, keeping the current value when it still exists. */
-export function fill(select, options) {
-  const prev = select.value;
-  select.replaceChildren(...options.map(([v, label]) => {
-    const o = document.createElement("option");
-    o.value = String(v);
-    o.textContent = label;
-    return o;
-  }));
-  if (options.some(([v]) => String(v) === prev)) select.value = prev;
-}
 
 /** A model select: every configured model, failed ones disabled with the reason as a tooltip. */
 /** The shared model selector (static/js/models.js): loading models listed, disabled, updated. */
@@ -77,16 +69,6 @@ export function messages(prefix) {
       el.hidden = !text;
     },
   };
-}
-
-export function maxOf(z) {
-  let m = 0;
-  for (const row of z) for (const v of row) if (v > m) m = v;
-  return m;
-}
-
-export function meanOf(mats) {
-  return mats[0].map((row, i) => row.map((_, j) => mats.reduce((acc, m) => acc + m[i][j], 0) / mats.length));
 }
 
 /**

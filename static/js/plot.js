@@ -39,6 +39,18 @@ export function downsample(z, max = 96) {
   return out;
 }
 
+/** The largest entry of a matrix (0 for an empty or all-zero one). */
+export function maxOf(z) {
+  let m = 0;
+  for (const row of z) for (const v of row) if (v > m) m = v;
+  return m;
+}
+
+/** The element-wise mean of equally shaped matrices (the mean over heads). */
+export function meanOf(mats) {
+  return mats[0].map((row, i) => row.map((_, j) => mats.reduce((acc, m) => acc + m[i][j], 0) / mats.length));
+}
+
 export const CONFIG = {
   responsive: true,
   displaylogo: false,

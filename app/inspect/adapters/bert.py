@@ -9,7 +9,7 @@ import torch
 
 from app.inspect.adapters.base import Adapter, ModelInfo
 from app.inspect.adapters.hf import load_pretrained, np32, tokenize
-from app.inspect.hooks import hooks
+from app.inspect.hooks import hooks, keep_output
 from app.inspect.trace import AttentionBlock, HeadWeights, Trace
 
 
@@ -90,10 +90,7 @@ class BertAdapter(Adapter):
             rec[i]["mask"] = kwargs.get("attention_mask", args[1] if len(args) > 1 else None)
 
         def grab(name):
-            def fn(_m, _inp, output):
-                rec[i][name] = output[0] if isinstance(output, tuple) else output
-
-            return fn
+            return keep_output(rec[i], name)
 
         hs.pre(sa, grab_input)
         hs.post(sa.query, grab("q"))

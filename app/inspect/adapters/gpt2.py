@@ -31,7 +31,7 @@ from app.inspect.adapters import hf
 from app.inspect.adapters.base import Adapter, ModelInfo
 from app.inspect.adapters.bert import mask_from
 from app.inspect.adapters.hf import np32, tokenize
-from app.inspect.hooks import hooks
+from app.inspect.hooks import hooks, keep_output
 from app.inspect.trace import AttentionBlock, HeadWeights, Trace
 
 DEFAULT_MAX_TOKENS = 512
@@ -125,10 +125,7 @@ class GPT2Adapter(Adapter):
             rec[i]["mask"] = kwargs.get("attention_mask")
 
         def grab(name):
-            def fn(_m, _inp, output):
-                rec[i][name] = output[0] if isinstance(output, tuple) else output
-
-            return fn
+            return keep_output(rec[i], name)
 
         def grab_z(_m, args, kwargs):
             rec[i]["z"] = args[0] if args else kwargs["x"]

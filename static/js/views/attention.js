@@ -3,7 +3,8 @@ import { api, decodeF16, matrix } from "../api.js";
 import { exportBar, matrixCsv } from "../export.js";
 import * as keys from "../keys.js";
 import { modelSelect, usable } from "../models.js";
-import { CONFIG, SCALE, downsample, esc, fontColor, plotFont, tickLabels, tickStep } from "../plot.js";
+import { CONFIG, SCALE, downsample, esc, maxOf, meanOf, plotFont, tickLabels, tickStep } from "../plot.js";
+import { fill, range } from "../ui.js";
 
 const EXAMPLES = {
   default: [
@@ -241,7 +242,7 @@ export class AttentionView {
         : "%{customdata[0]} → %{customdata[1]}<br>weight %{z:.3f}<extra></extra>",
       colorscale: SCALE,
       zmin: 0,
-      zmax: $("fit").checked && !hidden ? maxOf(z) : 1,
+      zmax: $("fit").checked && !hidden ? maxOf(z) || 1 : 1,
       colorbar: { title: { text: "weight" }, thickness: 14 },
     };
     const size = Math.max(320, Math.min(760, 28 * Math.max(Tq, Tk) + 160));
@@ -293,7 +294,7 @@ export class AttentionView {
     const cols = H <= 4 ? H : H % 4 === 0 && H > 9 ? 4 : Math.ceil(Math.sqrt(H));
     const rows = Math.ceil(H / cols);
     const traces = heads.map((z, h) => ({
-      type: "heatmap", z: downsample(z), colorscale: SCALE, zmin: 0, zmax: $("fit").checked ? maxOf(z) : 1, showscale: false,
+      type: "heatmap", z: downsample(z), colorscale: SCALE, zmin: 0, zmax: $("fit").checked ? maxOf(z) || 1 : 1, showscale: false,
       xaxis: `x${h + 1}`, yaxis: `y${h + 1}`,
       hovertemplate: `head ${h + 1}<extra></extra>`,
     }));
@@ -302,7 +303,7 @@ export class AttentionView {
       height: 150 * rows + 40,
       margin: { t: 30, l: 10, r: 10, b: 10 },
       paper_bgcolor: "rgba(0,0,0,0)",
-      font: { color: fontColor(), size: 11 },
+      font: plotFont(11),
       annotations: [],
     };
     for (let h = 0; h < H; h++) {
@@ -330,29 +331,6 @@ export class AttentionView {
       });
     }
   }
-}
-
-function maxOf(z) {
-  let m = 0;
-  for (const row of z) for (const v of row) if (v > m) m = v;
-  return m || 1;
-}
-
-function meanOf(mats) {
-  return mats[0].map((row, i) => row.map((_, j) => mats.reduce((acc, m) => acc + m[i][j], 0) / mats.length));
-}
-
-function range(n) { return Array.from({ length: n }, (_, i) => i); }
-
-function fill(select, options) {
-  const prev = select.value;
-  select.replaceChildren(...options.map(([v, label]) => {
-    const o = document.createElement("option");
-    o.value = String(v);
-    o.textContent = label;
-    return o;
-  }));
-  if (options.some(([v]) => String(v) === prev)) select.value = prev;
 }
 
 export function setStatus(text, busy = false) {

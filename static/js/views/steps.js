@@ -4,6 +4,7 @@ import { exportBar } from "../export.js";
 import * as keys from "../keys.js";
 import { modelSelect, usable } from "../models.js";
 import { CONFIG, SCALE, esc, plotFont, tickLabels, tickStep } from "../plot.js";
+import { fill, range } from "../ui.js";
 
 const DEFAULT_TEXT = "The animal didn't cross the street because it was too tired";
 const FRENCH = /^(je|le|la|il|elle|nous|vous|tu|ils|elles|les|un|une)\b/i;
@@ -468,15 +469,6 @@ class Figures {
 
 function clampStep(i) { return Math.max(0, Math.min(STEPS.length - 1, i)); }
 
-function range(n) { return Array.from({ length: n }, (_, i) => i); }
-
-function sum(a) { return a.reduce((s, x) => s + (x ?? 0), 0); }
-
-function argmax(a) {
-  let best = 0;
-  a.forEach((v, j) => { if (v !== null && v > a[best]) best = j; });
-  return best;
-}
 
 /** Symmetric colour limit: the 99th percentile of |v|, so one outlier does not wash out the rest. */
 function robustMax(values) {
@@ -503,16 +495,6 @@ function csvCell(v) {
 
 function text(id, s) { $(id).textContent = s; }
 
-function fill(select, options) {
-  const prev = select.value;
-  select.replaceChildren(...options.map(([v, label]) => {
-    const o = document.createElement("option");
-    o.value = String(v);
-    o.textContent = label;
-    return o;
-  }));
-  if (options.some(([v]) => String(v) === prev)) select.value = prev;
-}
 
 function setStatus(s, busy = false) {
   const el = $("steps-status");
@@ -524,4 +506,12 @@ function setError(s) {
   const el = $("steps-error");
   el.textContent = s;
   el.hidden = !s;
+}
+
+function sum(a) { return a.reduce((s, x) => s + (x ?? 0), 0); }
+
+function argmax(a) {
+  let best = 0;
+  a.forEach((v, j) => { if (v !== null && v > a[best]) best = j; });
+  return best;
 }
