@@ -40,8 +40,7 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
         for mid in settings.preload:
             app.state.registry.get(mid)
         if settings.load_at_start:  # in the background: the server answers at once
-            for mid in app.state.registry.ids():
-                app.state.registry.load_in_background(mid)
+            app.state.registry.load_all_in_background()
         yield
 
     app = FastAPI(

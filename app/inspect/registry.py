@@ -6,6 +6,7 @@ import logging
 import re
 import threading
 from collections import OrderedDict
+from contextlib import nullcontext
 from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
@@ -35,6 +36,8 @@ def load_status(source: str) -> str | None:
 
 
 _IMPORT_LOCK = threading.Lock()
+#: one transformers load at a time (see Registry.load_all_in_background)
+_HF_LOAD_LOCK = threading.Lock()
 #: transformers' lazy imports are not thread-safe: models loading on two threads at once fail with
 #: "cannot import name ...". Resolve every class the adapters use once, under a lock, first.
 _LAZY_NAMES = ("AutoConfig", "AutoModel", "AutoModelForCausalLM", "AutoTokenizer", "PreTrainedTokenizerFast",
@@ -122,6 +125,8 @@ class Registry:
         self._adapters: dict[str, Adapter] = {}
         self._errors: dict[str, str] = {}
         self._locks = {mid: threading.Lock() for mid in self.specs}
+        self._bg_lock = threading.Lock()
+        self._bg_thread: threading.Thread | None = None
         self.cache = TraceCache(settings.trace_cache_bytes)
 
     def ids(self) -> list[str]:
@@ -149,25 +154,33 @@ class Registry:
             return "converting" if detail == "converting" else "loading"
         return "not loaded"
 
-    def load_in_background(self, model_id: str) -> None:
-        """Start loading a model on a daemon thread, unless it is loaded, loading or failed."""
-        if model_id in self._adapters or model_id in self._errors or self._locks[model_id].locked():
-            return
+    def load_all_in_background(self) -> None:
+        """Load every model not loaded yet, one after another, on one daemon thread.
 
-        def load():
-            try:
-                self.get(model_id)
-            except ModelUnavailableError:
-                pass  # recorded in self._errors; /healthz and /api/models report it
+        One at a time because transformers' ``from_pretrained`` swaps process-global functions
+        (``tie_weights`` among them) while it runs: two loads at once can leave SmolLM2's lm_head
+        untied and random. Models without transformers (the textbook model) go first.
+        """
+        with self._bg_lock:
+            if self._bg_thread is not None and self._bg_thread.is_alive():
+                return
+            order = sorted(self.specs, key=lambda mid: self.specs[mid].family != "textbook")
 
-        threading.Thread(target=load, name=f"load-{model_id}", daemon=True).start()
+            def load_all():
+                for mid in order:
+                    try:
+                        self.get(mid)
+                    except ModelUnavailableError:
+                        pass  # recorded in self._errors; /healthz and /api/models report it
+
+            self._bg_thread = threading.Thread(target=load_all, name="attnscope-load", daemon=True)
+            self._bg_thread.start()
 
     def wait_loaded(self, timeout: float) -> None:
         """Start every model loading and wait up to ``timeout`` seconds for them to settle."""
         import time
 
-        for mid in self.specs:
-            self.load_in_background(mid)
+        self.load_all_in_background()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if all(mid in self._adapters or mid in self._errors for mid in self.specs):
@@ -195,7 +208,8 @@ class Registry:
             try:
                 log.info("loading model %s from %s", model_id, self.specs[model_id].source)
                 spec = self.specs[model_id]
-                adapter = self._builder(spec)
+                with _HF_LOAD_LOCK if spec.family != "textbook" else nullcontext():
+                    adapter = self._builder(spec)
                 # show the configured source (a hub id or package), not a resolved server path
                 adapter.info = replace(adapter.info, source=spec.source)
             except Exception as exc:  # noqa: BLE001 - any load failure marks the model failed

@@ -70,7 +70,8 @@ def display_piece(tokenizer, piece: str, special: bool) -> str:
 
 
 def np32(t: torch.Tensor) -> np.ndarray:
-    return t.detach().to(torch.float32).cpu().numpy()
+    """A float32 numpy *copy*: never a view into a parameter that an in-place edit could corrupt."""
+    return t.detach().to(torch.float32).cpu().numpy().copy()
 
 
 def output_tokens(tokenizer, ids: list[int]) -> list[str]:
