@@ -1,0 +1,294 @@
+"""Next-token candidates and step-by-step generation (whole, or streamed as NDJSON), with each step's attention.
+
+Decoders (SmolLM2, GPT-2...) run :mod:`app.inspect.generate`. The textbook encoder-decoder translates
+(greedy or beam) with :meth:`TextbookAdapter.translate`; its per-step probabilities and candidates come from
+one teacher-forced decoder pass over its own output.
+
+Streaming (``POST /api/generate/stream``, ``application/x-ndjson``): one JSON object per line, each with
+an ``event``: ``"start"`` (prompt tokens, shapes), then one ``"step"`` per new token as it is produced,
+then ``"done"`` (``"done": true``, the whole continuation, ``"stopped"``) or ``"error"`` (``"done": true``,
+``"detail"``). Bad requests are refused before the stream starts (422, as everywhere). To stop, the client
+closes the connection (``AbortController.abort()`` in the page): the server notices the disconnect and
+generation stops before its next forward pass.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+from collections.abc import Callable, Iterator
+from typing import Literal
+
+import torch
+from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.api.deps import RegistryDep, SettingsDep, checked_text
+from app.api.encode import f16_base64
+from app.inspect.adapters.base import Adapter
+from app.inspect.adapters.hf import tokenize
+from app.inspect.generate import MAX_NEW_TOKENS, Candidate, candidates, generate, prompt_ids, sampled_probs
+from app.inspect.registry import Registry
+
+router = APIRouter(prefix="/api", tags=["generation"])
+log = logging.getLogger("attnscope")
+
+
+class Sampling(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(max_length=64, description="a decoder (smollm2) or the textbook encoder-decoder")
+    text: str = Field(description="the prompt (decoders) or the French source sentence (textbook)")
+    temperature: float = Field(default=1.0, gt=0, le=10, description="divides the logits before the softmax")
+    top_k: int = Field(default=0, ge=0, description="keep the k most likely tokens; 0 keeps every token")
+    top_p: float = Field(default=1.0, gt=0, le=1, description="keep the smallest set reaching this probability; 1: off")
+
+
+class NextTokenRequest(Sampling):
+    n: int = Field(default=10, ge=1, le=50, description="how many candidates, most likely first")
+    target: str | None = Field(
+        default=None, description="textbook only: the translation so far (after <s>); omitted = the first word"
+    )
+
+
+class GenerateRequest(Sampling):
+    strategy: Literal["greedy", "sample", "beam"] = Field(default="greedy", description="textbook: greedy or beam")
+    max_new_tokens: int = Field(default=16, ge=1, le=MAX_NEW_TOKENS, description="textbook: at most 32")
+    beam_width: int = Field(default=4, ge=1, le=8, description="beams kept by strategy beam")
+    seed: int | None = Field(default=None, ge=0, le=2**63 - 1, description="sampling seed; omitted = a fresh one")
+    n: int = Field(default=10, ge=1, le=50, description="candidates listed per step")
+
+
+def _cands(cands: list[Candidate]) -> list[dict]:
+    return [c.to_dict() for c in cands]
+
+
+@router.post("/next-token", summary="The most likely next tokens, before and after temperature, top-k and top-p.")
+def next_token(req: NextTokenRequest, registry: RegistryDep, settings: SettingsDep) -> dict:
+    """The most likely next tokens, before and after temperature, top-k and top-p.
+
+    ``prob`` is the model's softmax at temperature 1; ``prob_sampled`` the distribution sampling draws
+    from (after temperature, top-k, top-p; 0 for filtered tokens). Decoders: the token after ``text``.
+    textbook: the next English word given the French ``text`` and the translation so far (``target``).
+    The logits come from the cached trace, so moving a slider does not run the model again.
+    """
+    adapter = registry.get(req.model)
+    text = checked_text(req.text, adapter, settings)
+    kind = adapter.info.kind
+    if kind == "decoder":
+        if req.target is not None:
+            raise ValueError(f"{req.model} is a decoder-only model: it takes no target; put everything in text")
+        ids = prompt_ids(adapter, text)  # (1, P), validated
+        trace = registry.trace(req.model, text)
+        logits = torch.from_numpy(trace.logits[-1])  # (V,) the last row predicts the next token
+        cands = candidates(adapter, logits, sampled_probs(ids, logits, req.temperature, req.top_k, req.top_p), req.n)
+        return {"model": req.model, "text": text, "tokens": trace.tokens.text, "candidates": _cands(cands)}
+    if kind == "encoder-decoder":
+        target = req.target or ""
+        if target.strip():
+            target = checked_text(target, adapter, settings, what="target")
+        trace = registry.trace(req.model, text, target)
+        logits = torch.from_numpy(trace.logits[-1])  # (V,) after <s> + target
+        ids = torch.tensor([trace.target_tokens.ids])
+        sampled = sampled_probs(ids, logits, req.temperature, req.top_k, req.top_p)
+        return {"model": req.model, "text": text, "tokens": trace.tokens.text, "target": target,
+                "target_tokens": trace.target_tokens.text,
+                "candidates": _cands(_vocab_candidates(adapter, logits, sampled, req.n))}
+    raise ValueError(f"{req.model} is an {kind}: it does not predict next tokens; choose a decoder such as smollm2 "
+                     "(or textbook for the next word of a translation)")
+
+
+@router.post("/generate", summary="Generate token by token; every step's candidates and attention.")
+def generate_all(req: GenerateRequest, registry: RegistryDep, settings: SettingsDep) -> dict:
+    """Generate token by token; every step's candidates and attention.
+
+    Each step's ``attention`` is base64 little-endian float16 of ``shape`` (layers, heads, p): the row
+    of the query that produced the token, over the p tokens before it. textbook: ``attention`` is the
+    decoder self-attention over <s> + earlier output words, ``cross_attention`` (``cross_shape``
+    (layers, heads, source tokens)) the attention over the source.
+    """
+    run = _start(req, registry, settings, lambda: False)
+    steps = list(run.steps)
+    return {**run.head, **run.summary(steps, stopped=False), "steps": steps}
+
+
+@router.post(
+    "/generate/stream",
+    summary="Generate as a stream of NDJSON lines (start, one per step, done); close the connection to stop.",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/x-ndjson": {}},
+                     "description": 'one JSON object per line: {"event": "start"}, {"event": "step"}..., '
+                                    '{"event": "done", "done": true}'}},
+)
+def generate_stream(req: GenerateRequest, registry: RegistryDep, settings: SettingsDep) -> StreamingResponse:
+    """Generate as a stream of NDJSON lines (start, one per step, done); close the connection to stop.
+
+    Lines: ``{"event": "start", prompt_tokens, layers, heads, ...}``, then ``{"event": "step", ...}`` as
+    in ``/api/generate``, then ``{"event": "done", "done": true, tokens, text, full_text, stopped}`` (or
+    ``{"event": "error", "done": true, detail}``). A client that disconnects stops the generation.
+    """
+    stop = threading.Event()
+    run = _start(req, registry, settings, stop.is_set)
+    return StoppableStream(_ndjson(run, stop), stop)
+
+
+# --- runs ---------------------------------------------------------------------------------------
+
+
+class Run:
+    """A validated generation: the ``start`` fields, the lazy step dicts and how to sum them up."""
+
+    def __init__(self, head: dict, steps: Iterator[dict], prompt: str, full: bool, attention_request: Callable):
+        self.head, self.steps, self.prompt, self.full = head, steps, prompt, full
+        self.attention_request = attention_request
+
+    def summary(self, steps: list[dict], stopped: bool) -> dict:
+        text = steps[-1]["text"] if steps else ""
+        return {
+            "tokens": [s["token"] for s in steps],
+            "ids": [s["id"] for s in steps],
+            "text": text,
+            "full_text": self.prompt + text if self.full else None,
+            "finished": bool(steps and steps[-1]["finished"]),
+            "stopped": stopped,
+            "attention_request": self.attention_request(text) if steps else None,
+        }
+
+
+def _start(req: GenerateRequest, registry: Registry, settings, should_stop: Callable[[], bool]) -> Run:
+    """Validate everything (ValueError -> 422) before a single token is generated."""
+    adapter = registry.get(req.model)
+    text = checked_text(req.text, adapter, settings)
+    if adapter.info.kind == "decoder":
+        return _decoder_run(adapter, req, text, should_stop)
+    if adapter.info.kind == "encoder-decoder" and hasattr(adapter, "translate"):
+        return _textbook_run(adapter, req, text)
+    raise ValueError(f"{req.model} is an {adapter.info.kind}: it cannot generate text; choose a decoder such as "
+                     "smollm2 (or textbook to translate)")
+
+
+def _decoder_run(adapter: Adapter, req: GenerateRequest, text: str, should_stop: Callable[[], bool]) -> Run:
+    seed = req.seed
+    if req.strategy == "sample" and seed is None:  # report the seed so the page can reproduce the text
+        seed = random.SystemRandom().randrange(2**31)
+    steps = generate(adapter, text, req.strategy, req.max_new_tokens, req.temperature, req.top_k, req.top_p,
+                     req.beam_width, seed, should_stop, req.n)  # validates now
+    _, toks = tokenize(adapter.tokenizer, text)
+    info = adapter.info
+    head = {"model": req.model, "kind": info.kind, "strategy": req.strategy,
+            "seed": seed if req.strategy == "sample" else None, "prompt": text, "prompt_tokens": toks.text,
+            "layers": info.layers, "heads": info.heads, "kv_heads": info.kv_heads, "format": "f16"}
+
+    def dicts() -> Iterator[dict]:
+        for s in steps:
+            yield {**s.to_dict(), "shape": list(s.attention.shape), "attention": f16_base64(s.attention)}
+
+    return Run(head, dicts(), text, True,
+               lambda out: {"model": req.model, "text": text + out, "block": "decoder", "format": "f16"})
+
+
+def _textbook_run(adapter, req: GenerateRequest, text: str) -> Run:
+    if req.strategy == "sample":
+        raise ValueError(f'{req.model} translates with strategy "greedy" or "beam" (it does not sample)')
+    cfg = adapter.model.cfg
+    src = adapter.source_tokens(text)  # validates the source
+    max_len = min(req.max_new_tokens, cfg.max_len)
+    head = {"model": req.model, "kind": adapter.info.kind, "strategy": req.strategy, "seed": None,
+            "prompt": text, "prompt_tokens": src.text, "layers": cfg.n_decoder_layers, "heads": cfg.n_heads,
+            "kv_heads": cfg.n_heads, "format": "f16"}
+
+    def dicts() -> Iterator[dict]:
+        result = adapter.call(adapter.translate, text, req.strategy, req.beam_width, max_len)
+        ids = result.output.ids
+        logits = _teacher_forced(adapter, src.ids, ids)  # (T, V): row t predicts output token t
+        for t, step in enumerate(result.steps):
+            probs = torch.softmax(logits[t], -1)
+            chosen = ids[t]
+            cands = _vocab_candidates(adapter, logits[t], probs, req.n, include=chosen)
+            yield {"index": t, "token": step.token, "id": chosen, "prob": float(probs[chosen]),
+                   "prob_sampled": float(probs[chosen]), "candidates": _cands(cands),
+                   "text": adapter.tgt_vocab.decode(ids[: t + 1]), "finished": chosen == cfg.eos_id,
+                   "shape": list(step.self_attention.shape), "attention": f16_base64(step.self_attention),
+                   "cross_shape": list(step.cross_attention.shape),
+                   "cross_attention": f16_base64(step.cross_attention)}
+
+    return Run(head, dicts(), text, False,
+               lambda out: {"model": req.model, "text": text, "target": out, "block": "decoder", "format": "f16"})
+
+
+def _teacher_forced(adapter, src_ids: list[int], out_ids: list[int]) -> torch.Tensor:
+    """(T, V) logits of the textbook decoder reading <s> + its own output (row t predicts out_ids[t])."""
+    cfg = adapter.model.cfg
+    with adapter.lock, torch.inference_mode():
+        src = torch.tensor([src_ids])  # (1, S)
+        tgt = torch.tensor([[cfg.bos_id, *out_ids[:-1]]])  # (1, T)
+        return adapter.model(src, tgt)[0].float()  # (T, V)
+
+
+def _vocab_candidates(adapter, logits: torch.Tensor, sampled: torch.Tensor, n: int,
+                      include: int | None = None) -> list[Candidate]:
+    """Candidates of a model with a plain word vocabulary (textbook), most likely first."""
+    probs = torch.softmax(logits.float(), -1)
+    top = torch.topk(logits, min(n, logits.shape[0])).indices.tolist()
+    if include is not None and include not in top:
+        top.append(include)
+    words = adapter.output_tokens(top)
+    return [Candidate(token=w, id=i, logit=float(logits[i]), prob=float(probs[i]), prob_sampled=float(sampled[i]))
+            for w, i in zip(words, top, strict=True)]
+
+
+# --- streaming ----------------------------------------------------------------------------------
+
+
+def _line(obj: dict) -> bytes:
+    return (json.dumps(obj, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
+
+
+def _ndjson(run: Run, stop: threading.Event) -> Iterator[bytes]:
+    """start, one line per step as it is produced, then done (or error). Runs in the threadpool."""
+    yield _line({"event": "start", **run.head})
+    steps: list[dict] = []
+    try:
+        for step in run.steps:
+            steps.append(step)
+            yield _line({"event": "step", **step})
+            if stop.is_set():
+                break
+    except ValueError as exc:
+        yield _line({"event": "error", "done": True, "detail": str(exc)})
+        return
+    except Exception as exc:  # noqa: BLE001 - the status line is sent: report the failure in the stream
+        log.exception("generation failed")
+        yield _line({"event": "error", "done": True, "detail": f"generation failed: {type(exc).__name__}: {exc}"})
+        return
+    yield _line({"event": "done", "done": True, **run.summary(steps, stopped=stop.is_set())})
+
+
+class StoppableStream(StreamingResponse):
+    """An NDJSON stream that sets ``stop`` when the client disconnects (generate() checks it per token).
+
+    Starlette listens for ``http.disconnect`` while streaming only for servers speaking ASGI spec < 2.4
+    (uvicorn: 2.3); newer servers would report it only when a write fails, which during a long beam search
+    is never. So the stream always listens, whatever the server's spec version.
+    """
+
+    media_type = "application/x-ndjson"
+
+    def __init__(self, content: Iterator[bytes], stop: threading.Event) -> None:
+        super().__init__(content, headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+        self.stop = stop
+
+    async def listen_for_disconnect(self, receive) -> None:
+        await super().listen_for_disconnect(receive)
+        self.stop.set()
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            scope = {**scope, "asgi": {**scope.get("asgi", {}), "spec_version": "2.3"}}
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.stop.set()  # however the response ends, nothing keeps generating
