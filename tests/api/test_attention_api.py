@@ -179,7 +179,7 @@ def test_models_lists_a_model_still_loading_without_blocking(tiny_bert):
         t0 = time.monotonic()
         listed = c.get("/api/models").json()
         models = {m["id"]: m for m in listed["models"]}
-        assert time.monotonic() - t0 < 5, listed
+        assert time.monotonic() - t0 < 20, listed  # the slow model blocks for 30 s: we did not wait for it
         assert set(models) == {"fast", "slow"}, listed
         assert models["fast"]["status"] == "loaded" and models["fast"]["layers"] == 2
         assert models["slow"]["status"] == "loading" and "layers" not in models["slow"]

@@ -109,9 +109,8 @@ def test_a_512_token_input_stays_responsive_with_thinned_labels(page):
     page.click("button[type=submit]")
     page.wait_for_function("() => document.querySelector('#status').textContent.includes('512 × 512')",
                            timeout=120_000)
-    t0 = page.evaluate("() => performance.now()")
-    t1 = page.evaluate("() => performance.now()")
-    assert t1 - t0 < 1000  # the main thread answers
+    page.hover("#heatmap .nsewdrag")  # the tab still answers input (a frozen tab would time out here)
+    page.wait_for_selector("#heatmap .hoverlayer .hovertext", timeout=30_000)
     ticks = page.eval_on_selector_all("#heatmap .xtick text", "els => els.length")
     assert 8 <= ticks <= 60  # thinned, not 512 overlapping labels
     z = page.evaluate("() => document.getElementById('heatmap').data[0].z")
