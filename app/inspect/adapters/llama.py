@@ -42,14 +42,14 @@ import torch
 from app.inspect.adapters import hf
 from app.inspect.adapters.base import Adapter, ModelInfo
 from app.inspect.adapters.bert import mask_from
-from app.inspect.adapters.hf import np32, tokenize
+from app.inspect.adapters.hf import np32
 from app.inspect.hooks import hooks, keep_output
 from app.inspect.trace import AttentionBlock, HeadWeights, Trace
 
 DEFAULT_MAX_TOKENS = 512
 
 
-class LlamaAdapter(Adapter):
+class LlamaAdapter(hf.CausalLMMixin, Adapter):
     """Adapter for ``LlamaForCausalLM``-shaped decoders (RMSNorm, RoPE, GQA, no attention biases needed)."""
 
     def __init__(
@@ -103,22 +103,8 @@ class LlamaAdapter(Adapter):
     def _attn(self, i: int):
         return self._layers()[i].self_attn
 
-    def output_tokens(self, ids: list[int]) -> list[str]:
-        return hf.output_tokens(self.tokenizer, ids)
-
-    def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer(text, truncation=False)["input_ids"])
-
     def run(self, text: str, target: str | None = None) -> Trace:
-        if target is not None:
-            raise ValueError(f"{self.info.id!r} is a decoder-only model: it takes no target text")
-        inputs, tokens = tokenize(self.tokenizer, text)
-        inputs.pop("token_type_ids", None)
-        t = len(tokens)
-        if t == 0:
-            raise ValueError("text is empty: type a sentence")
-        if t > self.info.max_tokens:
-            raise ValueError(f"text is {t} tokens long; {self.info.id} takes at most {self.info.max_tokens} tokens")
+        inputs, tokens = self.decoder_inputs(text, target)
         rec: dict[int, dict] = defaultdict(dict)
         with torch.inference_mode(), hooks() as hs:
             for i, layer in enumerate(self._layers()):
