@@ -22,13 +22,8 @@ def load_pretrained(source: str, auto_cls):
     local = Path(source).is_dir()
     offline = local or os.environ.get("HF_HUB_OFFLINE") == "1"
     tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=offline, trust_remote_code=False)
-    model = auto_cls.from_pretrained(
-        source,
-        attn_implementation="eager",
-        local_files_only=offline,
-        trust_remote_code=False,
-        dtype=torch.float32,
-    )
+    model = auto_cls.from_pretrained(source, attn_implementation="eager",  # SDPA returns no weights
+                                     local_files_only=offline, trust_remote_code=False, dtype=torch.float32)
     model.eval()
     return model, tokenizer
 
