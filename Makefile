@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 HOST    ?= 127.0.0.1
 PORT    ?= 8000
 
-.PHONY: run test install bench fuzz train-builtin clean
+.PHONY: run test install bench fuzz train-builtin screenshots clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -27,6 +27,10 @@ run: $(STAMP)
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Refresh the README's screenshots in docs/ (the browser tests, writing where the README looks).
+screenshots: $(STAMP)
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 ATTNSCOPE_SCREENSHOTS=docs $(BIN)/python -m pytest -m browser -q $(PYTEST_ARGS)
+
 # Speed, memory and payload numbers (printed as numbers and ratios; see README "Performance").
 bench: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/attention_api.py
@@ -42,4 +46,4 @@ train-builtin: $(STAMP)
 	$(BIN)/python -m app.builtin.train
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache test-artifacts

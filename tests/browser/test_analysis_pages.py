@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.screens import shot
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
-DOCS = ROOT / "docs"
 SENTENCE = "The animal didn't cross the street because it was too tired"
 
 
@@ -48,8 +49,7 @@ def test_model_view_shows_72_heads_fast_and_a_click_opens_one(page, base):
     page.wait_for_function("() => document.querySelector('#mv-status').textContent.includes('15 × 15 tokens')")
     page.wait_for_timeout(300)
     assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")  # fits the panel
-    DOCS.mkdir(exist_ok=True)
-    page.screenshot(path=str(DOCS / "model-view.png"), full_page=True)
+    shot(page, "model-view.png", full_page=True)
     click_plot(page, "mv-fig", 5 + 0.43, 2 + 0.43)  # layer 3, head 6 (0-based 2, 5)
     page.wait_for_function("() => !document.querySelector('section[data-view=attention]').hidden")
     page.wait_for_function("() => document.querySelector('#head').value === '5' && document.querySelector('#layer').value === '2'")
@@ -96,7 +96,7 @@ def test_stats_grid_equals_api_and_table_sorts(page, base, client):
     again = column("entropy")
     assert again == sorted(again) and page.get_attribute("#hd-table th[data-key=entropy]", "aria-sort") == "ascending"
     page.wait_for_timeout(300)
-    page.screenshot(path=str(DOCS / "heads.png"), full_page=True)
+    shot(page, "heads.png", full_page=True)
     click_plot(page, "hd-grid", 11, 5)  # layer 6, head 12
     page.wait_for_function("() => !document.querySelector('section[data-view=attention]').hidden")
     page.wait_for_function("() => document.querySelector('#layer').value === '5' && document.querySelector('#head').value === '11'")

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from urllib.parse import urlparse
 
 import numpy as np
 import pytest
 import torch
 
+from tests.screens import shot
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
 def show(page, text: str) -> None:
@@ -41,12 +41,11 @@ def test_sentence_shows_its_tokens_and_the_models_numbers(page, minilm):
         own = minilm.model(**enc, output_attentions=True).attentions[2][0, 5].numpy()
     np.testing.assert_allclose(shown, own, atol=2e-3)  # float16 on the wire
     assert page.errors == []
-    DOCS.mkdir(exist_ok=True)
     page.fill("#text", "The animal didn't cross the street because it was too tired")
     page.click("button[type=submit]")
     page.wait_for_function("() => document.querySelectorAll('#heatmap .xtick text').length === 15")
     page.wait_for_timeout(300)
-    page.screenshot(path=str(DOCS / "attention.png"), full_page=True)
+    shot(page, "attention.png", full_page=True)
 
 
 def test_clicking_a_head_thumbnail_opens_it(page):
@@ -139,7 +138,7 @@ def test_textbook_cross_attention_shows_source_against_produced_words(page):
     z = np.array(page.evaluate("() => document.getElementById('heatmap').data[0].z"))
     assert int(z[3].argmax()) == 2  # "student" is produced looking at "étudiant"
     assert page.is_visible("#block") and page.input_value("#block") == "cross"
-    page.screenshot(path=str(DOCS / "textbook-cross.png"), full_page=True)
+    shot(page, "textbook-cross.png", full_page=True)
     page.select_option("#block", "decoder")
     page.wait_for_function("() => document.querySelector('#heatmap .gtitle')?.textContent.includes('decoder')")
     z = np.array(page.evaluate("() => document.getElementById('heatmap').data[0].z"))

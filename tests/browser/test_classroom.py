@@ -10,6 +10,8 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
+from tests.screens import shot
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 URL = "/?view=attention&model=minilm&text=The+animal+didn%27t+cross+the+street&layer=1&head=3"
 
@@ -52,7 +54,7 @@ def test_presentation_mode_is_large_and_survives_a_reload(page):
     page.reload()
     page.wait_for_function("() => document.body.classList.contains('presenting')", timeout=60_000)
     page.wait_for_selector("#heatmap .xtick text", timeout=60_000)
-    page.screenshot(path="docs/presentation.png")
+    shot(page, "presentation.png")
     assert page.errors == []
 
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
 
+from tests.screens import shot
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
 def open_embeddings(page, query: str = "") -> None:
@@ -44,9 +44,8 @@ def test_apple_preset_draws_the_cosine_per_layer_of_the_api(page):
     within = page.evaluate("() => document.getElementById('emb-within').data.map(t => t.z.length)")
     assert within == [7, 7]
     assert page.errors == []
-    DOCS.mkdir(exist_ok=True)
     page.wait_for_timeout(400)
-    page.screenshot(path=str(DOCS / "embeddings.png"), full_page=True)
+    shot(page, "embeddings.png", full_page=True)
 
 
 def test_pca_layer_slider_moves_the_points(page):

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import base64
 import time
-from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
 
+from tests.screens import shot
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-DOCS = Path(__file__).resolve().parents[2] / "docs"
 PROMPT = "The animal didn't cross the street because"
 
 
@@ -116,10 +116,9 @@ def test_greedy_steps_stream_scrub_and_the_causal_heatmap_is_masked(page):
     page.wait_for_function("() => document.getElementById('gen-next').layout.title.text.includes('T = 1.00')")
 
     assert page.errors == []
-    DOCS.mkdir(exist_ok=True)
     page.keyboard.press("End")
     page.wait_for_timeout(400)
-    page.screenshot(path=str(DOCS / "generate.png"), full_page=True)
+    shot(page, "generate.png", full_page=True)
 
 
 def test_stop_halts_a_long_generation_and_the_server_moves_on(page):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.screens import shot
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
@@ -21,5 +23,5 @@ def test_local_window_masks_the_figure_and_shows_both_translations(page, client)
     page.select_option("#pat-kind", "strided")
     page.wait_for_function("() => document.querySelector('#pat-status').textContent.startsWith('strided')")
     assert "pattern=strided" in page.url
-    page.screenshot(path="docs/patterns.png", full_page=True)
+    shot(page, "patterns.png", full_page=True)
     assert page.errors == []

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 
+from tests.screens import shot
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
 def open_playground(page, query: str = "") -> None:
@@ -42,9 +42,8 @@ def test_thinking_machines_shows_112_96_then_14_12_then_088_012(page):
     assert "112" in page.text_content("#pg-note") and page.is_visible("#pg-note")
     assert parse_qs(urlparse(page.url).query)["preset"] == ["thinking_machines"]
     assert page.errors == []
-    DOCS.mkdir(exist_ok=True)
     page.wait_for_timeout(200)
-    page.screenshot(path=str(DOCS / "playground.png"), full_page=True)
+    shot(page, "playground.png", full_page=True)
 
 
 def test_the_cat_sat_here_shapes_and_memory_table(page):

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
 
+from tests.screens import shot
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-DOCS = Path(__file__).resolve().parents[2] / "docs"
 ROBOT_ROWS = [
     ["I", "0", "0.00", "1.00", "0.00", "1.00"],
     ["am", "1", "0.84", "0.54", "0.10", "1.00"],
@@ -66,9 +66,8 @@ def test_i_am_a_robot_preset_shows_the_lectures_numbers(page):
     assert len(rot) == 4 and all(r[2] == r[3] for r in rot)
     assert [r[2] for r in rot] == ["0.8415", "0.5403", "0.0998", "0.9950"]  # = the 'am' row of the table
     assert page.errors == []
-    DOCS.mkdir(exist_ok=True)
     page.wait_for_timeout(300)
-    page.screenshot(path=str(DOCS / "positions.png"), full_page=True)
+    shot(page, "positions.png", full_page=True)
 
 
 def test_moving_the_d_slider_changes_the_heatmaps_columns(page):

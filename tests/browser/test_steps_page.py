@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import httpx
 import numpy as np
 import pytest
 
+from tests.screens import shot
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-DOCS = Path(__file__).resolve().parents[2] / "docs"
 SENTENCE = "The animal didn't cross the street because it was too tired"  # "it" is token 10 (from 0)
 STEPS_URL = "/?view=steps&model=minilm&text=The+animal+didn%27t+cross+the+street+because+it+was+too+tired&layer=2&head=5"
 
@@ -63,8 +63,7 @@ def test_arrow_keys_step_and_change_the_query_and_softmax_shows_the_models_weigh
     assert labels == [f"{w:.3f}".rstrip("0").rstrip(".") if w >= 0.0005 else "0" for w in api["weights"]]
     ticks = page.eval_on_selector_all("#steps-fig-a .xtick text", "els => els.map(e => e.textContent)")
     assert ticks == api["key_tokens"]
-    DOCS.mkdir(exist_ok=True)
-    page.screenshot(path=str(DOCS / "steps.png"), full_page=True)
+    shot(page, "steps.png", full_page=True)
 
     page.keyboard.press("ArrowDown")
     wait_query(page, "was")
