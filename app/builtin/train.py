@@ -2,10 +2,17 @@
 
     python -m app.builtin.train                 # writes models/textbook/
     python -m app.builtin.train --tiny          # a 1-minute smoke run into a temp dir
+    python -m app.builtin.train --out DIR --steps 40 --no-eval   # a short run (the determinism test)
 
 Reproducible: one seed drives the data, the initialisation and the batches;
 deterministic algorithms; 2 CPU threads. Writes ``config.json``,
 ``model.safetensors``, ``vocab.json``, ``metrics.json`` and ``MODEL_CARD.md``.
+
+What reproduces where (the model card says the same): the data, the vocabulary and
+the config are identical on every machine; the weights are bit-identical between
+runs on one machine (same CPU, torch build and thread count) but not across CPUs,
+whose floating-point kernels differ; the quality in :data:`QUALITY` is reached from
+the seed on any machine (``tests/builtin/test_retrain.py`` checks both).
 """
 
 from __future__ import annotations
@@ -55,6 +62,40 @@ class TrainSettings:
     warmup: int = 300
     label_smoothing: float = 0.1
     seed: int = 0
+
+
+#: What a retrained model must reach on any machine (the model card states these tolerances).
+#: The shipped weights: valid 99.8%, held-out 100.0% exact match; "étudiant" 0.999.
+QUALITY = {
+    "valid_exact_match": 0.97,
+    "heldout_exact_match": 0.97,
+    "student_step_weight": 0.8,  # head-averaged cross-attention on "étudiant" when producing "student"
+}
+
+#: The card's example translations: every retrained model must produce these exactly.
+#: "voiture bleue" and "fleurs noires" are held-out combinations: never seen in training.
+EXAMPLES = {
+    "je suis étudiant": "i am a student",
+    "le chat noir mange la pomme rouge": "the black cat eats the red apple",
+    "elle n'est pas fatiguée": "she is not tired",
+    "la voiture bleue est rapide": "the blue car is fast",
+    "des fleurs sont noires": "flowers are black",
+}
+
+
+def cpu_name() -> str:
+    """The CPU's model name (the weights' bits depend on it), or the architecture if unknown."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+#: Steps of each of the two runs that the determinism test compares.
+DETERMINISM_STEPS = 40
 
 
 def to_examples(pairs: list[data.Pair], src: WordTokenizer, tgt: WordTokenizer) -> list[Example]:
@@ -189,6 +230,16 @@ def check_student(model: Transformer, src: WordTokenizer, tgt: WordTokenizer) ->
     return result
 
 
+@torch.inference_mode()
+def translate_examples(model: Transformer, src: WordTokenizer, tgt: WordTokenizer) -> dict[str, str]:
+    """Greedy translations of the card's :data:`EXAMPLES` sources."""
+    out = {}
+    for fr in EXAMPLES:
+        ids = greedy_decode(model, src.encode(fr)[0]).tokens
+        out[fr] = " ".join(tgt.token(i) for i in ids if i != EOS_ID)
+    return out
+
+
 def config_for(src: WordTokenizer, tgt: WordTokenizer, tiny: bool) -> TextbookConfig:
     if tiny:
         return TextbookConfig(
@@ -209,6 +260,9 @@ def write_card(out: Path, m: dict, cfg: TextbookConfig) -> None:
     """MODEL_CARD.md from the metrics."""
     pct = lambda x: f"{100 * x:.1f}%"  # noqa: E731
     v, h, c = m["valid"], m["heldout"], m["check"]
+    examples = ", ".join(f'"{fr}" → "{en}"' for fr, en in m.get("examples", {}).items()) or "none recorded"
+    cpu = m.get("cpu", "a CPU that metrics.json does not name; retrains record theirs")
+    student_weight = c.get("student_step", {}).get("étudiant")
     text = f"""# Textbook transformer (fr→en)
 
 A small encoder-decoder transformer as in "Attention Is All You Need"
@@ -266,7 +320,30 @@ decoder input "a"): {c.get("student_step")} (argmax: {c.get("student_step_argmax
 The row of the decoder input "student", which predicts the token after it
 (`</s>`), spreads over the other words: {c.get("student_row")}.
 
+Example translations: {examples}.
+
 Numbers are also in `metrics.json`.
+
+## Reproducibility: what holds where
+
+`python -m app.builtin.train --seed {m["seed"]}` rebuilds this model. What you get depends on
+what you compare:
+
+| what | holds | checked by |
+|---|---|---|
+| training data, vocabulary, `config.json` | identical on every machine (integer arithmetic and a seeded `random.Random`) | `tests/builtin/test_retrain.py` (byte equality with the shipped files) |
+| weights, bit for bit, between two runs | on one machine: same CPU, torch build and thread count (deterministic algorithms, one seed) | `tests/builtin/test_retrain.py` (two {DETERMINISM_STEPS}-step runs, equal SHA-256) |
+| weights, bit for bit, against the shipped `model.safetensors` | only on the machine that trained them ({cpu}): floating-point kernels (BLAS/oneDNN paths chosen by CPU features) round differently on other CPUs, and 3000 steps amplify the last bits | not tested (it cannot hold elsewhere) |
+| quality from the seed | on any x86-64 machine, within the tolerances below | `tests/builtin/test_retrain.py` (a full retrain, then every row below) |
+
+Tolerances a retrained model must meet (the shipped model's value in brackets):
+
+| check | must reach |
+|---|---|
+| valid exact match | ≥ {pct(QUALITY["valid_exact_match"])} ({pct(v["exact_match"])}) |
+| held-out combinations exact match | ≥ {pct(QUALITY["heldout_exact_match"])} ({pct(h["exact_match"])}) |
+| the example translations above | exactly |
+| cross-attention on "étudiant" at the step that produces "student" (last decoder layer, head mean) | ≥ {QUALITY["student_step_weight"]} and the largest weight ({student_weight}) |
 
 ## Limits
 
@@ -288,13 +365,20 @@ def main(argv: list[str] | None = None) -> None:
         "--steps", type=int, default=None, help="training steps (3000; 200 with --tiny)"
     )
     parser.add_argument("--seed", type=int, default=0)
+    defaults = TrainSettings()
+    parser.add_argument("--lr", type=float, default=defaults.lr, help=f"peak learning rate ({defaults.lr:g})")
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--label-smoothing", type=float, default=defaults.label_smoothing)
     parser.add_argument("--tiny", action="store_true", help="tiny model and data, for a smoke run")
+    parser.add_argument("--no-eval", action="store_true",
+                        help="write the weights only: no evaluation, metrics or model card")
     args = parser.parse_args(argv)
     out = args.out or (
         Path(tempfile.mkdtemp(prefix="textbook-tiny-")) if args.tiny else DEFAULT_OUT
     )
     settings = TrainSettings(
-        seed=args.seed, steps=args.steps or (200 if args.tiny else TrainSettings.steps)
+        seed=args.seed, steps=args.steps or (200 if args.tiny else TrainSettings.steps),
+        lr=args.lr, batch_size=args.batch_size, label_smoothing=args.label_smoothing,
     )
     settings.warmup = min(settings.warmup, settings.steps // 5)
 
@@ -313,6 +397,13 @@ def main(argv: list[str] | None = None) -> None:
     start, cpu_start = time.perf_counter(), time.process_time()
     train(model, to_examples(splits.train, src_tok, tgt_tok), settings, log=print)
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, out / "config.json")
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, out / "model.safetensors")
+    save_vocabs(out / "vocab.json", src_tok, tgt_tok)
+    if args.no_eval:
+        print(f"wrote {out} (weights only)")
+        return
     metrics = {
         "seed": args.seed,
         "parameters": n_params,
@@ -320,6 +411,7 @@ def main(argv: list[str] | None = None) -> None:
         "train_cpu_seconds": round(cpu_seconds, 1),
         "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, "
         f"torch {torch.__version__}",
+        "cpu": cpu_name(),
         **{k: v for k, v in asdict(settings).items() if k != "seed"},
         "data": {
             "train": len(splits.train),
@@ -329,13 +421,10 @@ def main(argv: list[str] | None = None) -> None:
         "valid": evaluate(model, to_examples(splits.valid, src_tok, tgt_tok)),
         "heldout": evaluate(model, to_examples(splits.heldout, src_tok, tgt_tok)),
         "check": check_student(model, src_tok, tgt_tok),
+        "examples": translate_examples(model, src_tok, tgt_tok),
     }
     print(json.dumps({k: metrics[k] for k in ("valid", "heldout", "check")}, ensure_ascii=False))
 
-    out.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, out / "config.json")
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, out / "model.safetensors")
-    save_vocabs(out / "vocab.json", src_tok, tgt_tok)
     (out / "metrics.json").write_text(
         json.dumps(metrics, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )

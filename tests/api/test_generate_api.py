@@ -261,16 +261,13 @@ def test_a_disconnected_client_stops_the_generation(client, smollm2, monkeypatch
 
     monkeypatch.setattr(route, "generate", counting)
     body = {"model": "smollm2", "text": "Once upon a time", "max_new_tokens": 64}
-    t0 = time.monotonic()
     lines = asyncio.run(_read_then_disconnect(client.app, body, after=2, spec=spec))
-    elapsed = time.monotonic() - t0
     received = sum(x["event"] == "step" for x in lines)
     assert received >= 2 and not any(x["event"] == "done" for x in lines)
     assert len(produced) <= received + 1, produced  # at most the step in flight when the client left
     time.sleep(0.5)
     assert len(produced) <= received + 1  # and nothing keeps running in the background
     assert lock_is_free(smollm2)
-    assert elapsed < 30
 
 
 # --- refusals --------------------------------------------------------------------------------------
