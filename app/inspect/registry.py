@@ -56,26 +56,25 @@ def import_model_code() -> None:
         import transformers.modeling_gguf_pytorch_utils  # noqa: F401  (GGUF reading)
 
 
-def build_adapter(spec: ModelSpec, cache_dir: Path | None = None) -> Adapter:
-    """Load the model a spec names, with the adapter of its family."""
+def build_adapter(spec: ModelSpec, cache_dir: Path | None = None, device: str = "cpu",
+                  dtype: str = "float32") -> Adapter:
+    """Load the model a spec names and wrap it in the generic adapter of its family.
+
+    ``spec.family`` "auto" (the default) takes the family from the model's config; an
+    architecture the family table does not know gets the attention-only generic adapter.
+    A model whose attention cannot be read raises (the registry records the reason).
+    """
     import_model_code()
-    if spec.family == "bert":
-        from app.inspect.adapters.bert import BertAdapter
-
-        return BertAdapter(spec.id, resolve(spec.source), spec.name)
-    if spec.family == "llama":
-        from app.inspect.adapters.llama import LlamaAdapter
-
-        return LlamaAdapter(spec.id, resolve(spec.source), spec.name, cache_dir=cache_dir)
-    if spec.family == "gpt2":
-        from app.inspect.adapters.gpt2 import GPT2Adapter
-
-        return GPT2Adapter(spec.id, resolve(spec.source), spec.name, cache_dir=cache_dir)
     if spec.family == "textbook":
         from app.inspect.adapters.textbook import TextbookAdapter
 
         return TextbookAdapter()
-    raise ModelUnavailableError(f"no adapter for family {spec.family!r} yet")
+    from app.inspect.adapters.generic import HFAdapter
+    from app.inspect.adapters.loading import load_model
+
+    family = None if spec.family == "auto" else spec.family
+    model, tokenizer = load_model(resolve(spec.source), family, cache_dir, device=device, dtype=dtype)
+    return HFAdapter(spec.id, resolve(spec.source), spec.name, model=model, tokenizer=tokenizer, family=family)
 
 
 class TraceCache:
@@ -121,7 +120,8 @@ class Registry:
 
     def __init__(self, settings: Settings, builder: Callable[[ModelSpec], Adapter] | None = None):
         self.specs: dict[str, ModelSpec] = {s.id: s for s in settings.all_models()}
-        self._builder = builder or partial(build_adapter, cache_dir=settings.cache)
+        self._builder = builder or partial(build_adapter, cache_dir=settings.cache, device=settings.device,
+                                           dtype=settings.dtype)
         self._adapters: dict[str, Adapter] = {}
         self._errors: dict[str, str] = {}
         self._locks = {mid: threading.Lock() for mid in self.specs}

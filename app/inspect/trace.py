@@ -82,6 +82,8 @@ class AttentionBlock:
         out: (Tq, d_model) ``concat(z) @ W_o + b_o``, the module's output.
         scale: the divisor of the scores (sqrt(d_head) in the textbook formula).
         kv_head: (H,) index of the key/value head each query head reads.
+        bias: (H, Tq, Tk) an additive score bias the model adds after scaling (T5's
+            relative position bias), else None.
     """
 
     kind: str
@@ -96,6 +98,7 @@ class AttentionBlock:
     out: np.ndarray
     scale: float
     kv_head: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    bias: np.ndarray | None = None
 
     @property
     def heads(self) -> int:
@@ -106,15 +109,17 @@ class AttentionBlock:
         return np.einsum("hqd,hkd->hqk", self.q, self.k, dtype=np.float32)
 
     def scaled(self) -> np.ndarray:
-        """Scores divided by the scale, masked keys at -inf: (H, Tq, Tk)."""
+        """Scores divided by the scale (plus ``bias`` where the model adds one), masked keys at -inf: (H, Tq, Tk)."""
         s = self.scores() / np.float32(self.scale)
+        if self.bias is not None:
+            s = s + self.bias
         return np.where(self.mask[None], np.float32(-np.inf), s).astype(np.float32)
 
     def nbytes(self) -> int:
         return sum(
             a.nbytes
             for a in (self.x, self.q, self.k, self.v, self.mask, self.weights, self.z, self.out)
-        )
+        ) + (self.bias.nbytes if self.bias is not None else 0)
 
 
 @dataclass

@@ -6,7 +6,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import TypeVar
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from app.inspect.trace import HeadWeights, Trace
 
@@ -30,11 +30,26 @@ class ModelInfo:
     max_tokens: int
     positional: str  # "learned" | "sinusoidal" | "rotary" | ...
     blocks: tuple[str, ...] = ("encoder",)
+    #: view or feature -> offered ("attention", "model_view", "heads", "compare", "steps", "ablate",
+    #: "generate", "seq2seq"); empty means every view of the model's kind
+    capabilities: dict[str, bool] = field(default_factory=dict)
+    #: feature -> why it is not offered
+    reasons: dict[str, str] = field(default_factory=dict)
+    dtype: str = "float32"
+    device: str = "cpu"
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["blocks"] = list(self.blocks)
+        if not d["capabilities"]:
+            d["capabilities"] = default_capabilities(self)
         return d
+
+
+def default_capabilities(info: ModelInfo) -> dict[str, bool]:
+    """What a hand-written adapter (the textbook model) offers: every view of its kind."""
+    return {"attention": True, "model_view": True, "heads": True, "compare": True, "steps": True,
+            "ablate": True, "generate": info.kind == "decoder", "seq2seq": info.kind == "encoder-decoder"}
 
 
 class Adapter(ABC):

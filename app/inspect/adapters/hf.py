@@ -11,7 +11,7 @@ import torch
 from app.inspect.trace import Tokens
 
 
-def load_pretrained(source: str, auto_cls):
+def load_pretrained(source: str, auto_cls, dtype: torch.dtype = torch.float32):
     """Load a model and its tokenizer from a hub id or a local directory.
 
     Always eager attention (SDPA returns no weights), never remote code, and no
@@ -23,7 +23,7 @@ def load_pretrained(source: str, auto_cls):
     offline = local or os.environ.get("HF_HUB_OFFLINE") == "1"
     tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=offline, trust_remote_code=False)
     model = auto_cls.from_pretrained(source, attn_implementation="eager",  # SDPA returns no weights
-                                     local_files_only=offline, trust_remote_code=False, dtype=torch.float32)
+                                     local_files_only=offline, trust_remote_code=False, dtype=dtype)
     model.eval()
     return model, tokenizer
 
