@@ -1,0 +1,216 @@
+"""Every family of the table, as a tiny random-weight model: parity with the model's own attention.
+
+For each family: the trace's weights equal ``output_attentions`` (1e-5, float32); decoders are
+causal with exact zeros above the diagonal; encoder-decoders give cross blocks of (target x
+source); where Q/K/V step by step is offered its identities hold; where generation is offered,
+greedy equals ``model.generate``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from tests.inspect import family_fixtures as ff
+
+SOURCE = "The animal didn't cross the street because it was too tired."
+TARGET = "It was too tired."
+ATOL = 1e-5
+
+
+def softmax(s: np.ndarray) -> np.ndarray:
+    e = np.exp(s - s.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def trace_of(adapter):
+    return adapter.trace(SOURCE, TARGET if adapter.info.kind == "encoder-decoder" else None)
+
+
+def own(adapter, trace) -> dict[str, tuple]:
+    """The model's own output_attentions per block group, on the trace's own ids."""
+    ids = torch.tensor([trace.tokens.ids])
+    with torch.inference_mode():
+        if adapter.info.kind == "encoder-decoder":
+            out = adapter.model(input_ids=ids, decoder_input_ids=torch.tensor([trace.target_tokens.ids]),
+                                output_attentions=True, use_cache=False)
+            return {"encoder": out.encoder_attentions, "decoder": out.decoder_attentions,
+                    "cross": out.cross_attentions}
+        out = adapter.model(input_ids=ids, output_attentions=True)
+        return {adapter.info.blocks[0]: out.attentions}
+
+
+@pytest.mark.parametrize("family", list(ff.ALL))
+def test_family_parity_and_shapes(family):
+    adapter = ff.tiny(family)
+    info = adapter.info
+    assert info.family == family and info.kind == ff.kind(family)
+    trace = trace_of(adapter)
+    ref = own(adapter, trace)
+    assert set(trace.blocks) == set(ref) == set(info.blocks)
+    s, t = len(trace.tokens), len(trace.target_tokens) if trace.target_tokens is not None else None
+    for group, blocks in trace.blocks.items():
+        assert len(blocks) == info.layers == len(ref[group])
+        for i, block in enumerate(blocks):
+            np.testing.assert_allclose(block.weights, ref[group][i][0].numpy(), atol=ATOL)
+            np.testing.assert_allclose(block.weights.sum(-1), 1.0, atol=1e-5)
+            if block.kind == "causal":
+                upper = np.triu(np.ones(block.weights.shape[1:], dtype=bool), 1)
+                assert upper.any() and (block.weights[:, upper] == 0).all()  # exact zeros
+                assert block.mask[upper].all() and not block.mask[~upper].any()
+            if group == "cross":
+                assert block.weights.shape == (info.heads, t, s)  # (target x source)
+                assert block.kind == "cross"
+    if info.kind == "encoder-decoder":
+        assert trace.target_tokens.ids[0] == adapter.model.config.decoder_start_token_id
+        assert trace.logits.shape == (t, len(adapter.tokenizer))
+
+
+@pytest.mark.parametrize("family", [f for f in ff.ALL if ff.tiny(f).info.capabilities["steps"]])
+def test_step_identities(family):
+    """softmax(q·k / scale + bias + mask) = weights; x W + b = q, k, v (RoPE where rotated); z, out."""
+    adapter = ff.tiny(family)
+    trace = trace_of(adapter)
+    for group in adapter.info.blocks:
+        for i, block in enumerate(trace.blocks[group]):
+            np.testing.assert_allclose(softmax(block.scaled()), block.weights, atol=ATOL)
+            np.testing.assert_allclose(np.einsum("hqk,hkd->hqd", block.weights, block.v), block.z, atol=ATOL)
+            for h in (0, adapter.info.heads - 1):
+                hw = adapter.head_weights(group, i, h)
+                b = {n: (getattr(hw, f"b_{n}") if getattr(hw, f"b_{n}") is not None else 0) for n in "qkv"}
+                q_pre = block.x @ hw.w_q + b["q"]
+                np.testing.assert_allclose(adapter.rotate(q_pre), block.q[h], atol=ATOL)
+                if group != "cross":  # cross keys come from the encoder output, not x
+                    np.testing.assert_allclose(adapter.rotate(block.x @ hw.w_k + b["k"]), block.k[h], atol=ATOL)
+                    np.testing.assert_allclose(block.x @ hw.w_v + b["v"], block.v[h], atol=ATOL)
+            concat = block.z.transpose(1, 0, 2).reshape(block.z.shape[1], -1)  # (T, H * dh)
+            hw = adapter.head_weights(group, i, 0)
+            np.testing.assert_allclose(concat @ hw.w_o + (hw.b_o if hw.b_o is not None else 0), block.out,
+                                       atol=ATOL)
+            if adapter.info.kv_heads < adapter.info.heads:  # grouped-query: heads of one group share k
+                groups = adapter.info.heads // adapter.info.kv_heads
+                np.testing.assert_array_equal(block.kv_head, np.arange(adapter.info.heads) // groups)
+                np.testing.assert_array_equal(block.k[0], block.k[groups - 1])
+                assert not np.allclose(block.k[0], block.k[groups])
+    if adapter.info.positional == "rotary":
+        hw = adapter.head_weights(adapter.info.blocks[0], 0, 0)
+        blk = trace.blocks[adapter.info.blocks[0]][0]
+        assert not np.allclose(blk.x[1:] @ hw.w_q, blk.q[0][1:], atol=1e-3)  # RoPE really rotated
+
+
+def test_t5_relative_position_bias_is_the_added_bias():
+    adapter = ff.tiny("t5")
+    trace = trace_of(adapter)
+    enc = trace.blocks["encoder"][0]
+    layer = adapter.model.encoder.block[0].layer[0].SelfAttention
+    t = len(trace.tokens)
+    with torch.inference_mode():
+        expected = layer.compute_bias(t, t)[0].numpy()  # (H, T, T)
+    np.testing.assert_allclose(enc.bias, expected, atol=1e-6)
+    assert enc.scale == 1.0 and not np.allclose(enc.bias, 0)
+    assert trace.blocks["cross"][0].bias is not None and np.allclose(trace.blocks["cross"][0].bias, 0)
+
+
+@pytest.mark.parametrize("family", [f for f in ff.DECODERS if ff.tiny(f).info.capabilities["generate"]])
+def test_greedy_equals_model_generate(family):
+    from app.inspect.generate import generate
+
+    adapter = ff.tiny(family)
+    steps = list(generate(adapter, SOURCE, "greedy", max_new_tokens=6))
+    enc = adapter.tokenizer(SOURCE, return_tensors="pt")
+    with torch.inference_mode():
+        ref = adapter.model.generate(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
+                                     max_new_tokens=6, do_sample=False, num_beams=1)
+    assert [s.id for s in steps] == ref[0, enc["input_ids"].shape[1]:].tolist()[: len(steps)]
+    assert len(steps) >= 1
+
+
+@pytest.mark.parametrize("family", list(ff.ENCODER_DECODERS))
+def test_seq2seq_greedy_equals_model_generate(family):
+    adapter = ff.tiny(family)
+    assert adapter.info.capabilities["seq2seq"] and not adapter.info.capabilities["generate"]
+    result = adapter.seq2seq(SOURCE, max_new_tokens=5)
+    enc = adapter.tokenizer(SOURCE, return_tensors="pt")
+    with torch.inference_mode():
+        ref = adapter.model.generate(input_ids=enc["input_ids"], max_new_tokens=5, do_sample=False, num_beams=1)
+    assert result["output_ids"] == ref[0, 1:].tolist()
+    layers, heads, t_out, s = result["cross_attention"].shape
+    assert (layers, heads, t_out, s) == (2, 4, len(result["output_ids"]), len(enc["input_ids"][0]))
+    np.testing.assert_allclose(result["cross_attention"].sum(-1), 1.0, atol=1e-5)
+
+
+def test_encoders_do_not_generate_and_reasons_are_given():
+    info = ff.tiny("bert").info
+    assert info.capabilities["steps"] and info.capabilities["ablate"] and not info.capabilities["generate"]
+    assert "encoder" in info.reasons["generate"]
+    deberta = ff.tiny("deberta-v2").info
+    assert not deberta.capabilities["steps"] and "not q·k" in deberta.reasons["steps"]
+    assert deberta.capabilities["attention"] and deberta.capabilities["heads"]
+    qwen3 = ff.tiny("qwen3").info
+    assert not qwen3.capabilities["steps"] and "RMSNorm" in qwen3.reasons["steps"]
+
+
+def test_gemma2_soft_capping_turns_steps_off():
+    from app.inspect.adapters import wrap
+
+    model, tok = ff.build("gemma2", attn_logit_softcapping=50.0)
+    adapter = wrap(model, tok, "tiny-gemma2-capped")
+    assert not adapter.info.capabilities["steps"] and "soft-caps" in adapter.info.reasons["steps"]
+    trace = adapter.trace(SOURCE)  # attention still equals the model's own
+    np.testing.assert_allclose(trace.blocks["decoder"][1].weights, own(adapter, trace)["decoder"][1][0].numpy(),
+                               atol=ATOL)
+
+
+def test_unknown_architecture_gets_attention_only():
+    """An architecture outside the table: attention views from output_attentions, steps refused with a reason."""
+    import transformers
+
+    from app.inspect.adapters import wrap
+
+    tok = ff.tiny_tokenizer()
+    cfg = transformers.XLMRobertaConfig(vocab_size=len(tok), hidden_size=32, num_attention_heads=4,
+                                        num_hidden_layers=2, intermediate_size=64, max_position_embeddings=70)
+    cfg._attn_implementation = "eager"
+    torch.manual_seed(0)
+    adapter = wrap(transformers.XLMRobertaModel(cfg).eval(), tok, "tiny-xlmr")
+    assert adapter.info.family == "xlm-roberta" and adapter.info.kind == "encoder"
+    assert not adapter.info.capabilities["steps"] and "family table" in adapter.info.reasons["steps"]
+    trace = adapter.trace(SOURCE)
+    ref = own(adapter, trace)
+    for i, block in enumerate(trace.blocks["encoder"]):
+        np.testing.assert_allclose(block.weights, ref["encoder"][i][0].numpy(), atol=ATOL)
+    with pytest.raises(ValueError, match="family table"):
+        adapter.head_weights("encoder", 0, 0)
+
+
+def test_unreadable_attention_is_a_readable_error():
+    from app.inspect.adapters import wrap
+
+    model, tok = ff.build("llama", attn="sdpa")
+    with pytest.raises(ValueError, match="attn_implementation='eager'"):
+        wrap(model, tok, "tiny-sdpa")
+
+
+def test_hooks_are_removed_after_every_family():
+    def count(model):  # transformers may keep hooks of its own: compare before and after
+        return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
+
+    for family in ("t5", "albert", "phi3"):
+        adapter = ff.tiny(family)
+        before = count(adapter.model)
+        trace_of(adapter)
+        assert count(adapter.model) == before
+
+
+def test_bfloat16_identities_hold_to_the_stated_tolerance():
+    from app.inspect.adapters import wrap
+    from app.inspect.adapters.generic import TOLERANCE
+
+    model, tok = ff.build("llama")
+    adapter = wrap(model.to(torch.bfloat16), tok, "tiny-bf16")
+    assert adapter.info.dtype == "bfloat16"
+    trace = adapter.trace(SOURCE)
+    block = trace.blocks["decoder"][1]
+    assert block.weights.dtype == np.float32  # the API's numbers are float32
+    np.testing.assert_allclose(softmax(block.scaled()), block.weights, atol=TOLERANCE["bfloat16"])
