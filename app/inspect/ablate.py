@@ -39,12 +39,10 @@ def output_projection(adapter: Adapter, block: str, layer: int) -> nn.Module:
     """The module whose input is ``concat(z)`` of one attention block (W_O)."""
     family = adapter.info.family
     model = adapter.model
-    if family == "bert":
-        return model.encoder.layer[layer].attention.output.dense
-    if family == "llama":
-        return model.model.layers[layer].self_attn.o_proj
-    if family == "gpt2":
-        return model.transformer.h[layer].attn.c_proj
+    if hasattr(adapter, "output_projection"):  # the generic HF adapter: from its family table
+        if not adapter.info.capabilities.get("ablate", True):
+            raise ValueError(f"ablation is not available for {adapter.info.id}: {adapter.info.reasons['ablate']}")
+        return adapter.output_projection(block, layer)
     if family == "textbook":
         stack = model.encoder if block == "encoder" else model.decoder
         return getattr(stack.layers[layer], "cross_attn" if block == "cross" else "self_attn").w_o
@@ -133,6 +131,9 @@ def ablate(adapter: Adapter, text: str, heads: Iterable[Iterable[int]], block: s
 
 def _inputs(adapter: Adapter, text: str) -> tuple[dict, list[str]]:
     """Model inputs for ``text`` and its tokens as the pages show them."""
+    if hasattr(adapter, "inputs"):  # the generic HF adapter: the trace's own inputs, on the model's device
+        inputs, tokens = adapter.inputs(text)
+        return inputs, tokens.text
     inputs, tokens = tokenize(adapter.tokenizer, text)
     if adapter.info.kind == "decoder":
         inputs.pop("token_type_ids", None)

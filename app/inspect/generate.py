@@ -187,7 +187,7 @@ def prompt_ids(adapter: Adapter, text: str) -> torch.Tensor:
         raise ValueError(
             f"text is {ids.shape[1]} tokens long; {adapter.info.id} takes at most {adapter.info.max_tokens}"
         )
-    return ids
+    return ids.to(getattr(adapter, "device", ids.device))  # the model's device (ATTNSCOPE_DEVICE)
 
 
 def sampled_probs(
@@ -271,7 +271,7 @@ def _stepwise(adapter, ids, max_new, settings, rng, should_stop, n) -> Iterator[
         yield step
         if step.finished:
             return
-        feed = torch.tensor([[chosen]])
+        feed = torch.tensor([[chosen]], device=seen.device)
         seen = torch.cat([seen, feed], dim=1)
 
 
@@ -304,7 +304,7 @@ def _beam(adapter, ids, max_new, beam_width, should_stop, n) -> Iterator[Step]:
             break
     if not new:
         return
-    full = torch.cat([ids[0], torch.tensor(new)])[None]  # (1, P + N)
+    full = torch.cat([ids[0], torch.tensor(new, device=ids.device)])[None]  # (1, P + N)
     with adapter.lock, torch.inference_mode():
         out = model(input_ids=full[:, :-1], use_cache=False, output_attentions=True)
     for index, tok in enumerate(new):

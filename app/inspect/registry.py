@@ -74,7 +74,9 @@ def build_adapter(spec: ModelSpec, cache_dir: Path | None = None, device: str = 
 
     family = None if spec.family == "auto" else spec.family
     model, tokenizer = load_model(resolve(spec.source), family, cache_dir, device=device, dtype=dtype)
-    return HFAdapter(spec.id, resolve(spec.source), spec.name, model=model, tokenizer=tokenizer, family=family)
+    adapter = HFAdapter(spec.id, resolve(spec.source), spec.name, model=model, tokenizer=tokenizer, family=family)
+    adapter.trace("Hello world")  # fails now, with its reason on /healthz, if attention cannot be read
+    return adapter
 
 
 class TraceCache:

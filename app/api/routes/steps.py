@@ -79,6 +79,8 @@ def steps(req: StepsRequest, registry: RegistryDep, settings: SettingsDep) -> di
     masked = blk.mask[i]  # (Tk,) True = removed
     scores = k @ q  # (Tk,) q . k_j
     scaled = scores / np.float32(blk.scale)
+    if blk.bias is not None:  # T5: the relative position bias added to the scores
+        scaled = scaled + blk.bias[h, i]
     weights = np.where(masked, np.float32(0), blk.weights[h, i])  # (Tk,)
     scaled_list = sig(scaled)
     return {
@@ -100,6 +102,7 @@ def steps(req: StepsRequest, registry: RegistryDep, settings: SettingsDep) -> di
         "d_model": int(blk.x.shape[1]),
         "d_head": int(q.shape[0]),
         "scale": float(blk.scale),
+        "bias": opt(blk.bias[h, i] if blk.bias is not None else None),
         "x": sig(blk.x),
         "w_q": sig(hw.w_q),
         "w_k": sig(hw.w_k),

@@ -135,7 +135,10 @@ class HFAdapter(Adapter):
             raise ValueError(f"{model_id!r}: config says it is not an encoder-decoder but family {fam.name!r} is")
         self.fam, self.known = fam, known
         self.base = model.base_model
-        heads = cfg.num_attention_heads
+        heads = getattr(cfg, "num_attention_heads", None)
+        if not heads:
+            raise ValueError(f"{model_id!r}: {type(model).__name__} ({cfg.model_type}) has no attention heads "
+                             "(its config names no num_attention_heads): there is no attention to show")
         kv = getattr(cfg, "num_key_value_heads", None) or heads
         d = cfg.hidden_size
         dh = getattr(cfg, "head_dim", None) or getattr(cfg, "d_kv", None) or d // heads
