@@ -47,9 +47,12 @@ class ModelInfo:
 
 
 def default_capabilities(info: ModelInfo) -> dict[str, bool]:
-    """What a hand-written adapter (the textbook model) offers: every view of its kind."""
+    """What a hand-written adapter (the textbook model) offers: every view of its kind.
+
+    The textbook encoder-decoder generates (translates) in the generate view through ``/api/generate``.
+    """
     return {"attention": True, "model_view": True, "heads": True, "compare": True, "steps": True,
-            "ablate": True, "generate": info.kind == "decoder", "seq2seq": info.kind == "encoder-decoder"}
+            "ablate": True, "generate": info.kind != "encoder", "seq2seq": info.kind == "encoder-decoder"}
 
 
 class Adapter(ABC):
