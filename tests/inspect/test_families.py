@@ -214,3 +214,35 @@ def test_bfloat16_identities_hold_to_the_stated_tolerance():
     block = trace.blocks["decoder"][1]
     assert block.weights.dtype == np.float32  # the API's numbers are float32
     np.testing.assert_allclose(softmax(block.scaled()), block.weights, atol=TOLERANCE["bfloat16"])
+
+
+def test_unknown_decoder_gets_causal_attention_and_generation():
+    """BLOOM (ALiBi) is not in the table: its attention is still read, causal, and it still generates."""
+    import transformers
+
+    from app.inspect.adapters import wrap
+    from app.inspect.generate import generate
+
+    tok = ff.tiny_tokenizer()
+    special = tok.eos_token_id
+    cfg = transformers.BloomConfig(vocab_size=len(tok), hidden_size=32, n_head=4, n_layer=2,
+                                   bos_token_id=special, eos_token_id=special, pad_token_id=special)
+    cfg._attn_implementation = "eager"
+    torch.manual_seed(0)
+    model = transformers.BloomForCausalLM(cfg).eval()
+    model.generation_config.pad_token_id = special
+    adapter = wrap(model, tok, "tiny-bloom")
+    info = adapter.info
+    assert (info.family, info.kind, info.blocks) == ("bloom", "decoder", ("decoder",))
+    assert info.capabilities["generate"] and not info.capabilities["steps"]
+    trace = adapter.trace(SOURCE)
+    ref = own(adapter, trace)["decoder"]
+    for i, block in enumerate(trace.blocks["decoder"]):
+        np.testing.assert_allclose(block.weights, ref[i][0].numpy(), atol=ATOL)
+        upper = np.triu(np.ones(block.weights.shape[1:], dtype=bool), 1)
+        assert (block.weights[:, upper] == 0).all() and block.mask[upper].all()
+    steps = list(generate(adapter, SOURCE, "greedy", max_new_tokens=4))
+    enc = tok(SOURCE, return_tensors="pt")
+    with torch.inference_mode():
+        ref_ids = model.generate(**enc, max_new_tokens=4, do_sample=False)[0, enc["input_ids"].shape[1]:]
+    assert [s.id for s in steps] == ref_ids.tolist()[: len(steps)] and steps

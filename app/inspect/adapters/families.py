@@ -136,19 +136,23 @@ FAMILIES: dict[str, Family] = {
 FAMILIES["mt5"] = replace(FAMILIES["t5"], name="mt5")
 
 
-def generic_family(config) -> Family:
-    """An attention-weights-only family for an architecture the table does not know."""
+def generic_family(config, model_class: str | None = None) -> Family:
+    """An attention-weights-only family for an architecture the table does not know.
+
+    The kind comes from the config (``is_encoder_decoder``, ``is_decoder``) and the model class or the
+    config's ``architectures`` (``...ForCausalLM``, ``...LMHeadModel``: a decoder).
+    """
+    names = [model_class or "", *(getattr(config, "architectures", None) or [])]
     if getattr(config, "is_encoder_decoder", False):
         kind = "encoder-decoder"
-    elif getattr(config, "is_decoder", False) or any(
-            a.endswith(("ForCausalLM", "LMHeadModel")) for a in (getattr(config, "architectures", None) or [])):
+    elif getattr(config, "is_decoder", False) or any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in names):
         kind = "decoder"
     else:
         kind = "encoder"
     return Family(getattr(config, "model_type", "unknown") or "unknown", kind, positional="unknown")
 
 
-def family_for(config) -> tuple[Family, bool]:
+def family_for(config, model_class: str | None = None) -> tuple[Family, bool]:
     """(the family of ``config.model_type``, True if the table knows it; else the generic fallback)."""
     fam = FAMILIES.get(getattr(config, "model_type", None) or "")
-    return (fam, True) if fam is not None else (generic_family(config), False)
+    return (fam, True) if fam is not None else (generic_family(config, model_class), False)

@@ -130,7 +130,7 @@ class HFAdapter(Adapter):
                 raise ValueError(f"unknown family {family!r}; known: {', '.join(sorted(FAMILIES))}")
             fam, known = FAMILIES[family], True
         else:
-            fam, known = family_for(cfg)
+            fam, known = family_for(cfg, type(model).__name__)
         if fam.kind == "encoder-decoder" and not getattr(cfg, "is_encoder_decoder", False):
             raise ValueError(f"{model_id!r}: config says it is not an encoder-decoder but family {fam.name!r} is")
         self.fam, self.known = fam, known
