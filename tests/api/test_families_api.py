@@ -9,7 +9,7 @@ import torch
 from tests.inspect import family_fixtures as ff
 
 SENTENCE = "The animal didn't cross the street because it was too tired."
-FAMILIES = ("t5", "bart", "qwen2", "gpt_neox", "deberta-v2", "distilbert")
+FAMILIES = tuple(ff.ALL)  # every family of the table
 
 
 @pytest.fixture(scope="module")

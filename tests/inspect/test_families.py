@@ -203,17 +203,24 @@ def test_hooks_are_removed_after_every_family():
         assert count(adapter.model) == before
 
 
-def test_bfloat16_identities_hold_to_the_stated_tolerance():
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_half_precision_identities_hold_to_the_stated_tolerance(dtype):
     from app.inspect.adapters import wrap
     from app.inspect.adapters.generic import TOLERANCE
 
     model, tok = ff.build("llama")
-    adapter = wrap(model.to(torch.bfloat16), tok, "tiny-bf16")
-    assert adapter.info.dtype == "bfloat16"
+    adapter = wrap(model.to(getattr(torch, dtype)), tok, f"tiny-{dtype}")
+    assert adapter.info.dtype == dtype
     trace = adapter.trace(SOURCE)
-    block = trace.blocks["decoder"][1]
-    assert block.weights.dtype == np.float32  # the API's numbers are float32
-    np.testing.assert_allclose(softmax(block.scaled()), block.weights, atol=TOLERANCE["bfloat16"])
+    tol = TOLERANCE[dtype]
+    ref = own(adapter, trace)["decoder"]
+    for i, block in enumerate(trace.blocks["decoder"]):
+        assert block.weights.dtype == np.float32 and block.q.dtype == np.float32  # the API's numbers are float32
+        np.testing.assert_array_equal(block.weights, ref[i][0].float().numpy())  # the model's own numbers
+        np.testing.assert_allclose(softmax(block.scaled()), block.weights, atol=tol)
+        hw = adapter.head_weights("decoder", i, 3)
+        np.testing.assert_allclose(adapter.rotate(block.x @ hw.w_q), block.q[3], atol=tol)
+        np.testing.assert_allclose(np.einsum("hqk,hkd->hqd", block.weights, block.v), block.z, atol=tol)
 
 
 def test_unknown_decoder_gets_causal_attention_and_generation():

@@ -73,26 +73,3 @@ def output_tokens(tokenizer, ids: list[int]) -> list[str]:
     """Display text of token ids, as the page labels tokens."""
     specials = set(tokenizer.all_special_ids)
     return [display_piece(tokenizer, p, i in specials) for p, i in zip(tokenizer.convert_ids_to_tokens(ids), ids)]
-
-
-class CausalLMMixin:
-    """What the decoder-only adapters (LLaMA, GPT-2) share: token counting, output tokens, input checks."""
-
-    def output_tokens(self, ids: list[int]) -> list[str]:
-        return output_tokens(self.tokenizer, ids)
-
-    def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer(text, truncation=False)["input_ids"])
-
-    def decoder_inputs(self, text: str, target: str | None) -> tuple[dict, Tokens]:
-        """Model inputs and tokens of ``text``; ValueError for a target, empty or too long text."""
-        if target is not None:
-            raise ValueError(f"{self.info.id!r} is a decoder-only model: it takes no target text")
-        inputs, tokens = tokenize(self.tokenizer, text)
-        inputs.pop("token_type_ids", None)
-        t = len(tokens)
-        if t == 0:
-            raise ValueError("text is empty: type a sentence")
-        if t > self.info.max_tokens:
-            raise ValueError(f"text is {t} tokens long; {self.info.id} takes at most {self.info.max_tokens} tokens")
-        return inputs, tokens
