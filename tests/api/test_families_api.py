@@ -38,6 +38,8 @@ def client(saved):
     specs = [ModelSpec(id=f"tiny-{f}", source="test") for f in FAMILIES]
     specs += [ModelSpec(id="local-t5", source=str(saved / "t5")), ModelSpec(id="mamba", source=str(saved / "mamba"))]
 
+    specs.append(ModelSpec(id="textbook", source="builtin:textbook", family="textbook"))
+
     def builder(spec):
         return ff.tiny(spec.id.removeprefix("tiny-")) if spec.source == "test" else build_adapter(spec)
 
@@ -134,3 +136,18 @@ def test_steps_ablate_and_generate_where_offered(client):
     assert r.json()["kl"] > 0
     r = client.post("/api/ablate", json={"model": "tiny-deberta-v2", "text": SENTENCE, "heads": [[0, 1]]})
     assert r.status_code == 422 and "not available" in r.json()["detail"]
+
+
+def test_seq2seq_serves_the_textbook_model_too(client):
+    from app.inspect.adapters.textbook import TextbookAdapter
+
+    r = client.post("/api/seq2seq", json={"model": "textbook", "text": "je suis étudiant"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    expected = TextbookAdapter().translate("je suis étudiant", "greedy", 1)
+    assert body["text"] == expected.text and body["output_tokens"] == expected.output.text
+    assert body["shape"] == [4, len(expected.output.text), len(expected.source.text)]
+    np.testing.assert_allclose(np.asarray(body["cross_attention"])[:, 0], expected.steps[0].cross_attention[-1],
+                               atol=1e-6)
+    caps = models(client)["textbook"]["capabilities"]
+    assert caps["seq2seq"] and caps["generate"] and caps["steps"]

@@ -253,3 +253,22 @@ def test_unknown_decoder_gets_causal_attention_and_generation():
     with torch.inference_mode():
         ref_ids = model.generate(**enc, max_new_tokens=4, do_sample=False)[0, enc["input_ids"].shape[1]:]
     assert [s.id for s in steps] == ref_ids.tolist()[: len(steps)] and steps
+
+
+def test_wrap_real_minilm_and_smollm2(minilm_dir, smollm2):
+    """The notebook entry point on the shipped models: the right family, the registry adapter's numbers."""
+    from transformers import AutoModel, AutoTokenizer
+
+    from app.inspect.adapters import wrap
+
+    model = AutoModel.from_pretrained(minilm_dir, attn_implementation="eager")
+    minilm = wrap(model, AutoTokenizer.from_pretrained(minilm_dir), "my-minilm", "MiniLM")
+    assert (minilm.info.id, minilm.info.name, minilm.info.family) == ("my-minilm", "MiniLM", "bert")
+    assert minilm.info.capabilities["steps"] and (minilm.info.layers, minilm.info.heads) == (6, 12)
+    trace = minilm.trace(SOURCE)
+    ref = own(minilm, trace)["encoder"]
+    np.testing.assert_allclose(trace.blocks["encoder"][5].weights, ref[5][0].numpy(), atol=ATOL)
+    wrapped = wrap(smollm2.model, smollm2.tokenizer)
+    assert wrapped.info.family == "llama" and wrapped.info.kv_heads == 3
+    np.testing.assert_allclose(wrapped.trace(SOURCE).blocks["decoder"][7].weights,
+                               smollm2.trace(SOURCE).blocks["decoder"][7].weights, atol=ATOL)
