@@ -116,6 +116,9 @@ def kl(p_logits: torch.Tensor, q_logits: torch.Tensor) -> torch.Tensor:
 
 def ablate(adapter: Adapter, text: str, heads: Iterable[Iterable[int]], block: str | None = None) -> Ablation:
     """Knock out ``heads`` (``[layer, head]`` pairs of ``block``) and compare the output before and after."""
+    caps = adapter.info.capabilities
+    if caps and not caps.get("ablate", True):
+        raise ValueError(f"ablation is not available for {adapter.info.id}: {adapter.info.reasons.get('ablate', '')}")
     block = block or adapter.default_block
     if block not in adapter.info.blocks:
         raise ValueError(f"{adapter.info.id} has no {block!r} attention; it has: {', '.join(adapter.info.blocks)}")

@@ -151,3 +151,32 @@ def test_seq2seq_serves_the_textbook_model_too(client):
                                atol=1e-6)
     caps = models(client)["textbook"]["capabilities"]
     assert caps["seq2seq"] and caps["generate"] and caps["steps"]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_no_route_answers_500_for_any_family(client, family):
+    """Every model route on every family: 200, or a 4xx whose detail says why (never a 500)."""
+    m = f"tiny-{family}"
+    kind = ff.kind(family)
+    target = {"target": "It was tired."} if kind == "encoder-decoder" else {}
+    calls = [
+        ("/api/heads", {"model": m, "text": SENTENCE, **target}),
+        ("/api/rollout", {"model": m, "text": SENTENCE}),
+        ("/api/embeddings", {"model": m, "text": SENTENCE}),
+        ("/api/similarity", {"model": m, "a": {"text": SENTENCE, "index": 1}, "b": {"text": "A cat.", "index": 1}}),
+        ("/api/steps", {"model": m, "text": SENTENCE, "layer": 1, "head": 3, "query": 1, **target}),
+        ("/api/ablate", {"model": m, "text": SENTENCE, "heads": [[1, 2]]}),
+        ("/api/next-token", {"model": m, "text": SENTENCE}),
+        ("/api/generate", {"model": m, "text": SENTENCE, "max_new_tokens": 2}),
+        ("/api/translate", {"model": m, "text": SENTENCE}),
+        ("/api/seq2seq", {"model": m, "text": SENTENCE, "max_new_tokens": 2}),
+    ]
+    for blk in ff.tiny(family).info.blocks:
+        calls.append(("/api/attention", {"model": m, "text": SENTENCE, "block": blk, **target}))
+    for path, body in calls:
+        r = client.post(path, json=body)
+        assert r.status_code < 500, (path, r.text)
+        if r.status_code >= 400:
+            assert isinstance(r.json().get("detail"), str) and r.json()["detail"], (path, r.text)
+    r = client.get("/api/positional", params={"kind": "learned", "model": m, "positions": 8})
+    assert r.status_code < 500, r.text
