@@ -12,8 +12,8 @@ What is compared depends on the model:
 
 * decoders (kind "decoder"): the next-token distribution after the last
   input token: top candidates before and after, and ``KL(before || after)`` in nats.
-* encoder-decoders (the textbook model): the greedy translation before and
-  after, and the mean per-step ``KL(before || after)`` of the next-token
+* encoder-decoders (the textbook model; T5, BART, Marian through ``generate``): the greedy
+  output before and after, and the mean per-step ``KL(before || after)`` of the next-token
   distributions along the unablated translation (teacher forcing).
 * encoders without a head (MiniLM): the mean-pooled last hidden state before
   and after and their cosine similarity (1.0 = unchanged), plus each token's cosine.
@@ -176,7 +176,34 @@ def _pooled(adapter: Adapter, text: str, block: str, pairs) -> Ablation:
     })
 
 
+def _seq2seq(adapter: Adapter, text: str, block: str, pairs) -> Ablation:
+    """A Hugging Face encoder-decoder (T5, BART, Marian): greedy outputs before and after, and the mean KL."""
+    inputs, _ = adapter.inputs(text)
+    inputs.pop("token_type_ids", None)
+    model = adapter.model.eval()
+
+    def greedy():
+        return model.generate(**inputs, max_new_tokens=32, do_sample=False, num_beams=1)  # (1, 1 + N)
+
+    with torch.inference_mode():
+        ids0 = greedy()
+        ids1 = run_ablated(adapter, block, pairs, greedy)
+        dec = ids0[:, :-1] if ids0.shape[1] > 1 else ids0  # teacher forcing on the unablated output
+        l0 = model(**inputs, decoder_input_ids=dec, use_cache=False).logits[0].float()  # (T, V)
+        l1 = run_ablated(adapter, block, pairs,
+                         lambda: model(**inputs, decoder_input_ids=dec, use_cache=False).logits[0].float())
+    before = adapter.tokenizer.decode(ids0[0, 1:], skip_special_tokens=True)
+    after = adapter.tokenizer.decode(ids1[0, 1:], skip_special_tokens=True)
+    return Ablation("encoder-decoder", block, pairs, before, after, {
+        "translation_before": before,
+        "translation_after": after,
+        "kl": float(kl(l0.cpu(), l1.cpu()).mean()),
+    })
+
+
 def _translation(adapter: Adapter, text: str, block: str, pairs) -> Ablation:
+    if not hasattr(adapter, "translate"):
+        return _seq2seq(adapter, text, block, pairs)
     before = adapter.translate(text)
     after = run_ablated(adapter, block, pairs, lambda: adapter.translate(text))
     model = adapter.model.eval()

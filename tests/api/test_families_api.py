@@ -134,6 +134,13 @@ def test_steps_ablate_and_generate_where_offered(client):
     r = client.post("/api/ablate", json={"model": "tiny-gpt_neox", "text": SENTENCE, "heads": [[0, 1]]})
     assert r.status_code == 200, r.text
     assert r.json()["kl"] > 0
+    every = [[layer, head] for layer in range(2) for head in range(4)]
+    for block in ("encoder", "decoder", "cross"):
+        r = client.post("/api/ablate", json={"model": "tiny-bart", "text": SENTENCE, "heads": every, "block": block})
+        assert r.status_code == 200, r.text
+        assert r.json()["kind"] == "encoder-decoder" and r.json()["kl"] > 0
+    none = client.post("/api/ablate", json={"model": "tiny-t5", "text": SENTENCE, "heads": []}).json()
+    assert none["kl"] == 0 and none["translation_before"] == none["translation_after"]
     r = client.post("/api/ablate", json={"model": "tiny-deberta-v2", "text": SENTENCE, "heads": [[0, 1]]})
     assert r.status_code == 422 and "not available" in r.json()["detail"]
 

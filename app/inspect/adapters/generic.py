@@ -216,10 +216,11 @@ class HFAdapter(Adapter):
                                                           f"({softcap}·tanh(s/{softcap})) before the softmax")
             else:
                 caps["steps"] = True
-            caps["ablate"] = info.kind != "encoder-decoder"
-            if not caps["ablate"]:
-                reasons["ablate"] = "ablation compares translations only for the textbook model"
         has_lm = hasattr(self.model, "generate") and self.model.get_output_embeddings() is not None
+        if self._reads:
+            caps["ablate"] = info.kind == "encoder" or has_lm  # decoders compare next tokens, enc-decs outputs
+            if not caps["ablate"]:
+                reasons["ablate"] = f"{arch} has no language-model head to compare outputs with"
         caps["generate"] = info.kind == "decoder" and has_lm
         if not caps["generate"]:
             reasons["generate"] = (f"{arch} has no language-model head" if info.kind == "decoder" else
