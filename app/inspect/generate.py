@@ -265,7 +265,7 @@ def _stepwise(adapter, ids, max_new, settings, rng, should_stop, n) -> Iterator[
                 chosen = int(torch.argmax(logits))
             else:
                 sampled = sampled_probs(seen, logits, temperature, top_k, top_p)
-                chosen = int(torch.multinomial(sampled, 1, generator=rng))
+                chosen = int(torch.multinomial(sampled.float().cpu(), 1, generator=rng))
         generated.append(chosen)
         step = _step(adapter, index, chosen, logits, sampled, attention, generated, n, eos)
         yield step

@@ -76,6 +76,16 @@ def test_views_grey_out_models_that_cannot_serve_them(browser, family_server):
         assert "tiny T5" in gen_note.inner_text() and "seq2seq" in gen_note.inner_text()
         assert not page.locator("#gen-model option[value='textbook']").is_disabled()
         shot(page, "families-generate-greyed.png", full_page=False)
+        page.goto(family_server + "/?view=heads&model=tiny-deberta")
+        page.wait_for_function("document.getElementById('hd-model').value === 'tiny-deberta'"
+                               " && document.getElementById('hd-ablate-run').disabled", timeout=30_000)
+        assert "not q·k" in page.locator("#hd-ablate-run").get_attribute("title")
+        assert "not available for tiny DeBERTa-v2" in page.locator("#hd-ablate-status").inner_text()
+        page.locator("#hd-ablate-panel").scroll_into_view_if_needed()
+        shot(page, "families-heads-ablate-greyed.png", full_page=False)
+        page.goto(family_server + "/?view=heads&model=tiny-t5")  # T5 offers ablation: the button is back
+        page.wait_for_function("document.getElementById('hd-model').value === 'tiny-t5'"
+                               " && !document.getElementById('hd-ablate-run').disabled", timeout=30_000)
         assert not errors
     finally:
         ctx.close()

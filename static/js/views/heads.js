@@ -1,6 +1,6 @@
 // The heads view: a head view of lines (queries left, keys right), the layer's mean next to attention
 // rollout, statistics of every head (grid + sortable table), and knocking heads out.
-import { usable } from "../models.js";
+import { missing, usable } from "../models.js";
 import { decodeF16, matrix } from "../api.js";
 import {
   $, STATS, blockOptions, ensureCss, fill, fillModels, fitText, fixHeight, gridCsv, headColour, headGrid, meanOf,
@@ -96,6 +96,11 @@ class HeadsView {
     fitText($("hd-text"), m);
     this.knocked.clear();
     this.shownHeads = new Set(range(m.heads));
+    // a model whose Q/K/V or outputs AttnScope cannot read offers no ablation (/api/models capabilities)
+    const why = missing(m, "ablate");
+    $("hd-ablate-run").disabled = Boolean(why);
+    $("hd-ablate-run").title = why ? `Not available for ${m.name}: ${why}` : "";
+    $("hd-ablate-status").textContent = why ? `Knocking heads out is not available for ${m.name}: ${why}` : "";
   }
 
   async show(s) {
@@ -565,7 +570,7 @@ class HeadsView {
 
   async runAblation() {
     const m = this.model;
-    if (!m) return;
+    if (!m || missing(m, "ablate")) return;
     const heads = [...this.knocked].map((k) => k.split(",").map(Number)).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
     const body = { model: m.id, text: $("hd-text").value, heads, block: $("hd-block").value || undefined };
     const st = $("hd-ablate-status");
