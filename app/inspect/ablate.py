@@ -165,7 +165,7 @@ def _pooled(adapter: Adapter, text: str, block: str, pairs) -> Ablation:
     with torch.inference_mode():
         h0 = model(**inputs).last_hidden_state[0]  # (T, d)
         h1 = run_ablated(adapter, block, pairs, lambda: model(**inputs).last_hidden_state[0])  # (T, d)
-    h0, h1 = h0.double(), h1.double()  # float64: identical outputs give a cosine of exactly 1
+    h0, h1 = h0.cpu().double(), h1.cpu().double()  # float64: identical outputs give a cosine of exactly 1
     p0, p1 = h0.mean(0), h1.mean(0)  # (d,)
     cos = torch.nn.functional.cosine_similarity(p0, p1, dim=0)
     per_token = torch.nn.functional.cosine_similarity(h0, h1, dim=-1)  # (T,)

@@ -187,3 +187,14 @@ def test_no_route_answers_500_for_any_family(client, family):
             assert isinstance(r.json().get("detail"), str) and r.json()["detail"], (path, r.text)
     r = client.get("/api/positional", params={"kind": "learned", "model": m, "positions": 8})
     assert r.status_code < 500, r.text
+
+
+def test_translate_generalises_to_hugging_face_encoder_decoders(client):
+    seq = client.post("/api/seq2seq", json={"model": "tiny-marian", "text": SENTENCE}).json()
+    r = client.post("/api/translate", json={"model": "tiny-marian", "text": SENTENCE})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["text"] == seq["text"] and body["output_tokens"] == seq["output_tokens"]
+    assert body["cross_attention"] == seq["cross_attention"] and body["strategy"] == "greedy"
+    beam = client.post("/api/translate", json={"model": "tiny-marian", "text": SENTENCE, "strategy": "beam"})
+    assert beam.status_code == 422 and "greedy" in beam.json()["detail"]

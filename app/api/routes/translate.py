@@ -24,9 +24,19 @@ def translate(req: TranslateRequest, registry: RegistryDep, settings: SettingsDe
 
     ``cross_attention`` is the last decoder layer's, per head: [heads, output tokens, source tokens];
     row t is the attention of the query that produced output token t (like the lecture's alignment
-    table). Unknown words become ``<unk>`` with a note, never an error.
+    table). Unknown words become ``<unk>`` with a note, never an error. Hugging Face encoder-decoders
+    (T5, BART, Marian) translate greedily, as ``/api/seq2seq`` does.
     """
     adapter = registry.get(req.model)
+    if hasattr(adapter, "seq2seq") and adapter.info.kind == "encoder-decoder":  # T5, BART, Marian...
+        if req.strategy != "greedy":
+            raise ValueError(f"{req.model}: /api/translate runs greedy decoding for Hugging Face encoder-decoders "
+                             "(beam search is the textbook model's)")
+        res = adapter.seq2seq(checked_text(req.text, adapter, settings))
+        cross = res["cross_attention"][-1]  # (H, T_out, S)
+        return {"model": req.model, "text": res["text"], "strategy": "greedy", "source_tokens": res["source_tokens"],
+                "output_tokens": res["output_tokens"], "shape": list(cross.shape),
+                "cross_attention": cross.round(7).tolist(), "notes": []}
     if not hasattr(adapter, "translate"):
         raise ValueError(f"{req.model} ({adapter.info.kind}) cannot translate: /api/translate needs an "
                          "encoder-decoder such as textbook (decoders generate with /api/generate)")
