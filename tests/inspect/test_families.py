@@ -272,3 +272,18 @@ def test_wrap_real_minilm_and_smollm2(minilm_dir, smollm2):
     assert wrapped.info.family == "llama" and wrapped.info.kv_heads == 3
     np.testing.assert_allclose(wrapped.trace(SOURCE).blocks["decoder"][7].weights,
                                smollm2.trace(SOURCE).blocks["decoder"][7].weights, atol=ATOL)
+
+
+def test_t5_with_a_deeper_decoder():
+    """num_decoder_layers != num_layers: every block group has its own depth, and its weights are readable."""
+    from app.inspect.adapters import wrap
+
+    model, tok = ff.build("t5", num_decoder_layers=3)
+    adapter = wrap(model, tok, "tiny-t5-deep")
+    trace = trace_of(adapter)
+    assert (len(trace.blocks["encoder"]), len(trace.blocks["decoder"]), len(trace.blocks["cross"])) == (2, 3, 3)
+    hw = adapter.head_weights("cross", 2, 1)
+    block = trace.blocks["cross"][2]
+    np.testing.assert_allclose(block.x @ hw.w_q, block.q[1], atol=ATOL)
+    with pytest.raises(ValueError, match="out of range"):
+        adapter.head_weights("encoder", 2, 0)

@@ -471,8 +471,9 @@ class HFAdapter(Adapter):
                              f"it has only {self.info.blocks[0]!r} attention")
         if block not in self.info.blocks:
             raise ValueError(f"{self.info.id!r} has no {block!r} attention; it has: {', '.join(self.info.blocks)}")
-        if not 0 <= layer < self.info.layers:
-            raise ValueError(f"layer {layer} is out of range: {self.info.id!r} has layers 0 to {self.info.layers - 1}")
+        layers = len(self._layer_lists[block]) if self._reads else self.info.layers  # T5: decoder depth may differ
+        if not 0 <= layer < layers:
+            raise ValueError(f"layer {layer} is out of range: {self.info.id!r} has layers 0 to {layers - 1}")
         if not 0 <= head < self.info.heads:
             raise ValueError(f"head {head} is out of range: {self.info.id!r} has heads 0 to {self.info.heads - 1}")
 
