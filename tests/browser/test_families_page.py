@@ -10,6 +10,7 @@ import time
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
 from tests.conftest import ROOT, free_port
 from tests.inspect import family_fixtures as ff
@@ -55,7 +56,12 @@ def family_server(tmp_path_factory):
 
 
 def test_views_grey_out_models_that_cannot_serve_them(browser, family_server):
-    models = {m["id"]: m for m in httpx.get(family_server + "/api/models", timeout=60).json()["models"]}
+    deadline = time.monotonic() + 120
+    while True:  # models load in the background: wait until every one has settled (a busy machine is slow)
+        models = {m["id"]: m for m in httpx.get(family_server + "/api/models", timeout=60).json()["models"]}
+        if all(m["status"] == "loaded" for m in models.values()) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     assert models["tiny-deberta"]["capabilities"]["steps"] is False
     ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = ctx.new_page()
@@ -77,15 +83,16 @@ def test_views_grey_out_models_that_cannot_serve_them(browser, family_server):
         assert not page.locator("#gen-model option[value='textbook']").is_disabled()
         shot(page, "families-generate-greyed.png", full_page=False)
         page.goto(family_server + "/?view=heads&model=tiny-deberta")
-        page.wait_for_function("document.getElementById('hd-model').value === 'tiny-deberta'"
-                               " && document.getElementById('hd-ablate-run').disabled", timeout=30_000)
+        expect(page.locator("#hd-model")).to_have_value("tiny-deberta", timeout=30_000)
+        expect(page.locator("#hd-ablate-run")).to_be_disabled(timeout=30_000)
         assert "not q·k" in page.locator("#hd-ablate-run").get_attribute("title")
-        assert "not available for tiny DeBERTa-v2" in page.locator("#hd-ablate-status").inner_text()
+        assert "not available for tiny DeBERTa-v2" in page.locator("#hd-ablate-unavailable").inner_text()
         page.locator("#hd-ablate-panel").scroll_into_view_if_needed()
         shot(page, "families-heads-ablate-greyed.png", full_page=False)
         page.goto(family_server + "/?view=heads&model=tiny-t5")  # T5 offers ablation: the button is back
-        page.wait_for_function("document.getElementById('hd-model').value === 'tiny-t5'"
-                               " && !document.getElementById('hd-ablate-run').disabled", timeout=30_000)
+        expect(page.locator("#hd-model")).to_have_value("tiny-t5", timeout=30_000)
+        expect(page.locator("#hd-ablate-run")).to_be_enabled(timeout=30_000)
+        assert page.locator("#hd-ablate-unavailable").count() == 0
         assert not errors
     finally:
         ctx.close()

@@ -100,7 +100,15 @@ class HeadsView {
     const why = missing(m, "ablate");
     $("hd-ablate-run").disabled = Boolean(why);
     $("hd-ablate-run").title = why ? `Not available for ${m.name}: ${why}` : "";
-    $("hd-ablate-status").textContent = why ? `Knocking heads out is not available for ${m.name}: ${why}` : "";
+    document.getElementById("hd-ablate-unavailable")?.remove();
+    if (why) {
+      const note = document.createElement("p");
+      note.id = "hd-ablate-unavailable";
+      note.className = "hd-note";
+      note.textContent = `Knocking heads out is not available for ${m.name}: ${why}`;
+      $("hd-ablate-result").replaceChildren(note);
+      $("hd-ablate-fig").hidden = true;
+    }
   }
 
   async show(s) {
