@@ -31,6 +31,7 @@ from app.api.encode import f16_base64
 from app.inspect.adapters.base import Adapter
 from app.inspect.adapters.hf import tokenize
 from app.inspect.generate import MAX_NEW_TOKENS, Candidate, candidates, generate, prompt_ids, sampled_probs
+from app.inspect.kv_cache import bytes_per_token
 from app.inspect.registry import Registry
 
 router = APIRouter(prefix="/api", tags=["generation"])
@@ -108,7 +109,9 @@ def generate_all(req: GenerateRequest, registry: RegistryDep, settings: Settings
     Each step's ``attention`` is base64 little-endian float16 of ``shape`` (layers, heads, p): the row
     of the query that produced the token, over the p tokens before it. textbook: ``attention`` is the
     decoder self-attention over <s> + earlier output words, ``cross_attention`` (``cross_shape``
-    (layers, heads, source tokens)) the attention over the source.
+    (layers, heads, source tokens)) the attention over the source. Decoders: ``kv_cache`` is the KV cache
+    when the step's token is chosen: ``tokens`` (= p) cached positions, ``bytes`` = p x ``bytes_per_token``
+    (2 x layers x kv_heads x d_head x 4, float32), ``bytes_all_beams`` for the ``beams`` a beam search keeps.
     """
     run = _start(req, registry, settings, lambda: False)
     steps = list(run.steps)
@@ -182,9 +185,16 @@ def _decoder_run(adapter: Adapter, req: GenerateRequest, text: str, should_stop:
             "seed": seed if req.strategy == "sample" else None, "prompt": text, "prompt_tokens": toks.text,
             "layers": info.layers, "heads": info.heads, "kv_heads": info.kv_heads, "format": "f16"}
 
+    per_token = bytes_per_token(info.layers, info.kv_heads, info.d_head, "float32")
+    beams = req.beam_width if req.strategy == "beam" else 1
+
     def dicts() -> Iterator[dict]:
         for s in steps:
-            yield {**s.to_dict(), "shape": list(s.attention.shape), "attention": f16_base64(s.attention)}
+            p = int(s.attention.shape[-1])  # the tokens whose K and V the cache holds when this token is chosen
+            cache = {"tokens": p, "bytes_per_token": per_token, "bytes": p * per_token, "beams": beams,
+                     "bytes_all_beams": p * per_token * beams}
+            yield {**s.to_dict(), "shape": list(s.attention.shape), "attention": f16_base64(s.attention),
+                   "kv_cache": cache}
 
     return Run(head, dicts(), text, True,
                lambda out: {"model": req.model, "text": text + out, "block": "decoder", "format": "f16"})

@@ -6,6 +6,7 @@ import { exportBar, matrixCsv } from "../export.js";
 import * as keys from "../keys.js";
 import { modelSelect, usable } from "../models.js";
 import { CONFIG, SCALE, esc, plotFont, tickLabels, tickStep } from "../plot.js";
+import { KvCachePanel } from "../panels/kvcache.js";
 
 const EXAMPLES = {
   default: [
@@ -46,6 +47,7 @@ class GenerateView {
     this.timers = {};
     this.frame = 0;
     this.restored = false;
+    this.kv = new KvCachePanel();
     const select = $("gen-model");
     modelSelect(select, generative(models), (ok) => { this.models = generative(ok); });
     // models.js re-lists every model when they settle: keep only those that generate (this runs after it)
@@ -144,6 +146,7 @@ class GenerateView {
       return b;
     }));
     this.showFields();
+    this.kv.setModel(m.id);
   }
 
   showValues() {
@@ -376,6 +379,7 @@ class GenerateView {
   clearFigures() {
     for (const id of ["gen-cands", "gen-step-attn", "gen-causal", "gen-gqa"]) Plotly.purge($(id));
     $("gen-gqa-note").textContent = "";
+    this.kv.setSteps([], 0);
   }
 
   // ------------------------------------------------------------------ one step: candidates and attention
@@ -386,6 +390,7 @@ class GenerateView {
     if (!s) return;
     this.renderCandidates(s);
     this.renderStepAttention(s);
+    this.kv.setSteps(run.steps, this.step);
   }
 
   renderCandidates(s) {
@@ -564,9 +569,12 @@ class GenerateView {
     const T = tokens.length;
     $("gen-gqa-note").textContent = G < H
       ? `${res.model}: ${H} query heads share ${G} key/value heads, ${per} query heads per group. Each box is one ` +
-        `K and V; its ${per} heads compute different queries against the same keys. Layer ${res.layer + 1}.`
+        `K and V; its ${per} heads compute different queries against the same keys. Layer ${res.layer + 1}. ` +
+        `Multi-query attention is the extreme case: one K/V head (one box) for all ${H} query heads, so the cache ` +
+        `holds ${G}× less than here and ${H}× less than multi-head attention (${H} boxes of one); see the KV cache below.`
       : `${res.model}: ${H} heads and ${G} key/value heads — ordinary multi-head attention: every head has its own ` +
-        `K and V (a group of one). Layer ${res.layer + 1}.`;
+        `K and V (a group of one). Layer ${res.layer + 1}. Grouped-query attention would put several heads in one box ` +
+        `(one shared K and V); multi-query attention puts all ${H} in one box, caching ${H}× less (see the KV cache below).`;
     const groupGap = 0.035, headGap = 0.01;
     const width = (1 - groupGap * (G - 1) - headGap * (H - G)) / H;
     const traces = [], layout = {}, annotations = [], shapes = [];

@@ -1,0 +1,34 @@
+"""Issue 18 in real headless Chromium: KV cache, beam tree, block steps, rotary captions, tokenizers, scale."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.browser.test_generate_page import open_view, run, wait_done
+from tests.screens import shot
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def test_kv_cache_panel_table_and_growth(page):
+    open_view(page)
+    page.wait_for_function("() => document.querySelectorAll('#gen-kv-table tbody tr').length === 3", timeout=60_000)
+    rows = page.eval_on_selector_all("#gen-kv-table tbody tr", "rs => rs.map(r => [...r.cells].map(c => c.textContent))")
+    api = httpx.get(page.base + "/api/kv-cache", params={"model": "smollm2", "tokens": 2048}).json()
+    assert [r[0].split(" ")[0] for r in rows] == [v["name"] for v in api["variants"]]
+    assert [r[3] for r in rows] == [f"{v['bytes_per_token']:,} B" for v in api["variants"]]
+    assert rows[1][3] == "46,080 B" and rows[1][0] == "grouped-query (smollm2)"
+    run(page, "Yesterday Alice was wearing a jacket and she", 4)
+    wait_done(page, 4)
+    page.wait_for_function("() => (document.getElementById('gen-kv-growth').data || []).length === 4")
+    growth = page.evaluate("() => document.getElementById('gen-kv-growth').data.map(t => Array.from(t.y))")
+    gqa = growth[1]
+    assert gqa[1] - gqa[0] == 46_080 and len(gqa) == 4
+    assert growth[0][0] == 3 * gqa[0] and growth[2][0] * 3 == gqa[0]
+    page.wait_for_function("() => document.getElementById('gen-gqa-note').textContent.length > 0", timeout=60_000)
+    note = page.text_content("#gen-gqa-note")
+    assert "Multi-query attention" in note
+    page.locator("#gen-kv-panel").scroll_into_view_if_needed()
+    shot(page, "i18-kv-cache.png", full_page=False)
+    assert not page.errors, page.errors
