@@ -32,3 +32,26 @@ def test_kv_cache_panel_table_and_growth(page):
     page.locator("#gen-kv-panel").scroll_into_view_if_needed()
     shot(page, "i18-kv-cache.png", full_page=False)
     assert not page.errors, page.errors
+
+
+def test_beam_tree_kept_pruned_and_greedy(page):
+    open_view(page)
+    page.select_option("#gen-strategy", "beam")
+    page.fill("#gen-beam", "3")
+    run(page, "The capital of France is", 5, strategy="beam")
+    wait_done(page, 5)
+    page.wait_for_selector("#gen-beam-panel:not([hidden])", timeout=60_000)
+    api = httpx.post(page.base + "/api/generate", json={"model": "smollm2", "text": "The capital of France is",
+                                                       "strategy": "beam", "beam_width": 3, "max_new_tokens": 5},
+                     timeout=120).json()["beam_tree"]
+    data = page.evaluate("() => document.getElementById('gen-beam-tree').data.map(t => ({name: t.name, text: t.text}))")
+    greedy = next(t for t in data if (t["name"] or "").startswith("greedy"))
+    assert f"{api['greedy_score']:.2f}" in greedy["name"]
+    pruned = next(t for t in data if (t["name"] or "").startswith("pruned"))
+    assert len(pruned["text"]) == sum(not n["kept"] for s in api["steps"] for n in s)
+    note = page.text_content("#gen-beam-note")
+    d = api["diverge_step"]
+    assert f"part at step {d + 1}" in note and f"{api['best_score']:.3f}" in note
+    page.locator("#gen-beam-panel").scroll_into_view_if_needed()
+    shot(page, "i18-beam-tree.png", full_page=False)
+    assert not page.errors, page.errors

@@ -30,7 +30,8 @@ from app.api.deps import RegistryDep, SettingsDep, checked_text
 from app.api.encode import f16_base64
 from app.inspect.adapters.base import Adapter
 from app.inspect.adapters.hf import tokenize
-from app.inspect.generate import MAX_NEW_TOKENS, Candidate, candidates, generate, prompt_ids, sampled_probs
+from app.inspect.generate import (MAX_NEW_TOKENS, Candidate, beam_tree, candidates, generate, prompt_ids,
+                                  sampled_probs)
 from app.inspect.kv_cache import bytes_per_token
 from app.inspect.registry import Registry
 
@@ -112,6 +113,9 @@ def generate_all(req: GenerateRequest, registry: RegistryDep, settings: Settings
     (layers, heads, source tokens)) the attention over the source. Decoders: ``kv_cache`` is the KV cache
     when the step's token is chosen: ``tokens`` (= p) cached positions, ``bytes`` = p x ``bytes_per_token``
     (2 x layers x kv_heads x d_head x 4, float32), ``bytes_all_beams`` for the ``beams`` a beam search keeps.
+    Decoders with strategy ``beam`` also return ``beam_tree``: every step's hypotheses, ranked by cumulative
+    log-probability (``kept`` the best ``beam_width``, the others pruned), the ``best`` path, and ``greedy``'s
+    path with its total ``greedy_score`` and the step where the two part (``diverge_step``).
     """
     run = _start(req, registry, settings, lambda: False)
     steps = list(run.steps)
@@ -144,9 +148,11 @@ def generate_stream(req: GenerateRequest, registry: RegistryDep, settings: Setti
 class Run:
     """A validated generation: the ``start`` fields, the lazy step dicts and how to sum them up."""
 
-    def __init__(self, head: dict, steps: Iterator[dict], prompt: str, full: bool, attention_request: Callable):
+    def __init__(self, head: dict, steps: Iterator[dict], prompt: str, full: bool, attention_request: Callable,
+                 extra: Callable[[], dict] | None = None):
         self.head, self.steps, self.prompt, self.full = head, steps, prompt, full
         self.attention_request = attention_request
+        self.extra = extra  # more summary fields (the beam tree), computed once the steps are done
 
     def summary(self, steps: list[dict], stopped: bool) -> dict:
         text = steps[-1]["text"] if steps else ""
@@ -158,6 +164,7 @@ class Run:
             "finished": bool(steps and steps[-1]["finished"]),
             "stopped": stopped,
             "attention_request": self.attention_request(text) if steps else None,
+            **(self.extra() if self.extra is not None and steps and not stopped else {}),
         }
 
 
@@ -196,8 +203,12 @@ def _decoder_run(adapter: Adapter, req: GenerateRequest, text: str, should_stop:
             yield {**s.to_dict(), "shape": list(s.attention.shape), "attention": f16_base64(s.attention),
                    "kv_cache": cache}
 
+    extra = None
+    if req.strategy == "beam":
+        def extra() -> dict:
+            return {"beam_tree": beam_tree(adapter, text, req.max_new_tokens, req.beam_width, should_stop).to_dict()}
     return Run(head, dicts(), text, True,
-               lambda out: {"model": req.model, "text": text + out, "block": "decoder", "format": "f16"})
+               lambda out: {"model": req.model, "text": text + out, "block": "decoder", "format": "f16"}, extra)
 
 
 def _textbook_run(adapter, req: GenerateRequest, text: str) -> Run:

@@ -7,6 +7,7 @@ import * as keys from "../keys.js";
 import { modelSelect, usable } from "../models.js";
 import { CONFIG, SCALE, esc, plotFont, tickLabels, tickStep } from "../plot.js";
 import { KvCachePanel } from "../panels/kvcache.js";
+import { renderBeamTree } from "../panels/beamtree.js";
 
 const EXAMPLES = {
   default: [
@@ -321,6 +322,7 @@ class GenerateView {
     }
     this.renderOutput();
     this.renderStep();
+    renderBeamTree(run.done?.beam_tree || null);
     const patch = { ran: run.stopped || run.error ? null : 1, step: this.step };
     if (h.strategy === "sample") patch.seed = h.seed;
     this.state.set(patch);
@@ -380,6 +382,7 @@ class GenerateView {
     for (const id of ["gen-cands", "gen-step-attn", "gen-causal", "gen-gqa"]) Plotly.purge($(id));
     $("gen-gqa-note").textContent = "";
     this.kv.setSteps([], 0);
+    renderBeamTree(null);
   }
 
   // ------------------------------------------------------------------ one step: candidates and attention
