@@ -55,3 +55,47 @@ def test_beam_tree_kept_pruned_and_greedy(page):
     page.locator("#gen-beam-panel").scroll_into_view_if_needed()
     shot(page, "i18-beam-tree.png", full_page=False)
     assert not page.errors, page.errors
+
+
+def steps_at(page, model: str, text: str, step: int, layer: int = 0, query: int = 2) -> None:
+    from urllib.parse import quote
+
+    page.goto(page.base + f"/?view=steps&model={model}&text={quote(text)}&layer={layer}&head=0&query={query}&step={step}")
+    page.wait_for_function("s => document.getElementById('steps-title').textContent.startsWith(s + '.')",
+                           arg=str(step + 1), timeout=60_000)
+
+
+def test_steps_continue_past_w_o_on_minilm(page):
+    text = "The animal didn't cross the street because it was too tired"
+    api = httpx.post(page.base + "/api/block-steps", json={"model": "minilm", "text": text, "layer": 0, "query": 2},
+                     timeout=60).json()
+    steps_at(page, "minilm", text, 10)
+    page.wait_for_function("() => document.getElementById('steps-formula').textContent.includes('μ =')", timeout=60_000)
+    formula = page.text_content("#steps-formula")
+    assert f"μ = {api['norm1']['mean']:.4f}" in formula and f"{api['norm1']['std']:.4f}" in formula
+    strip = page.evaluate("() => Array.from(document.getElementById('steps-fig-a').data[0].z[0])")
+    assert strip == pytest.approx(api["norm1"]["output"], abs=1e-6)
+    shot(page, "i18-steps-layernorm.png", full_page=True)
+    page.click("#steps-next")
+    page.wait_for_function("() => document.getElementById('steps-formula').textContent.includes('GELU')")
+    page.click("#steps-next")
+    page.wait_for_function("() => document.getElementById('steps-explain').textContent.includes('differs from this by at most')")
+    shot(page, "i18-steps-block-out.png", full_page=True)
+    page.click("#steps-next")
+    page.wait_for_function("() => document.getElementById('steps-formula').textContent.includes('batch norm')")
+    shot(page, "i18-steps-bn-vs-ln.png", full_page=True)
+    assert not page.errors, page.errors
+
+
+def test_steps_rmsnorm_and_swiglu_on_smollm2(page):
+    from tests.browser.test_generate_page import wait_loaded
+
+    wait_loaded(page.base, "smollm2")
+    text = "Yesterday Alice was wearing a jacket and she was freezing"
+    steps_at(page, "smollm2", text, 10, layer=3, query=4)
+    page.wait_for_function("() => document.getElementById('steps-formula').textContent.includes('rms(r)')", timeout=60_000)
+    assert "RMSNorm" in page.text_content("#steps-title")
+    page.click("#steps-next")
+    page.wait_for_function("() => document.getElementById('steps-formula').textContent.includes('SiLU')")
+    shot(page, "i18-steps-swiglu.png", full_page=True)
+    assert not page.errors, page.errors
