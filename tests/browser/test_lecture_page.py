@@ -99,3 +99,35 @@ def test_steps_rmsnorm_and_swiglu_on_smollm2(page):
     page.wait_for_function("() => document.getElementById('steps-formula').textContent.includes('SiLU')")
     shot(page, "i18-steps-swiglu.png", full_page=True)
     assert not page.errors, page.errors
+
+
+def test_rotary_captions_and_rope_demo(page):
+    from tests.browser.test_generate_page import wait_loaded
+
+    wait_loaded(page.base, "smollm2")
+    # Step by step on SmolLM2: x is the normalised embedding, no position added
+    steps_at(page, "smollm2", "Yesterday Alice was wearing a jacket", 0, layer=0, query=1)
+    page.wait_for_function("() => document.getElementById('steps-explain').textContent.includes('RMSNorm')", timeout=60_000)
+    explain = page.text_content("#steps-explain")
+    assert "No position is added" in explain and "combined with its position" not in explain
+    # ... and MiniLM still says its learned position embedding is added
+    steps_at(page, "minilm", "The animal didn't cross the street", 0, layer=0, query=1)
+    page.wait_for_function("() => document.getElementById('steps-explain').textContent.includes('learned position embedding')",
+                           timeout=60_000)
+    # Positions: the rotary caption says nothing is added; the sinusoidal one says it is
+    page.goto(page.base + "/?view=positions&kind=rotary")
+    page.wait_for_function("() => document.getElementById('pos-heatmap-cap').textContent.includes('Nothing is added')",
+                           timeout=60_000)
+    page.goto(page.base + "/?view=positions&kind=sinusoidal")
+    page.wait_for_function("() => document.getElementById('pos-heatmap-cap').textContent.includes('added to the token embedding')")
+    # the RoPE demo: a Toeplitz dot-product grid, the model's own score on the offset curve
+    page.wait_for_function("() => (document.getElementById('pos-rope-dots').data || []).length === 1", timeout=60_000)
+    body = {"model": "smollm2", "text": "Yesterday Alice was wearing a jacket and she was freezing", "layer": 0, "head": 0,
+            "query": int(page.input_value("#pos-rope-query")), "key": int(page.input_value("#pos-rope-key")), "positions": 16}
+    api = httpx.post(page.base + "/api/rope-demo", json=body, timeout=60).json()
+    z = page.evaluate("() => document.getElementById('pos-rope-dots').data[0].z")
+    assert z == api["dots"]
+    assert f"{api['actual']:.3f}" in page.text_content("#pos-rope-offset-cap")
+    page.locator("#pos-rope-panel").scroll_into_view_if_needed()
+    shot(page, "i18-rope-demo.png", full_page=False)
+    assert not page.errors, page.errors

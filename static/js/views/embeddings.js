@@ -246,8 +246,11 @@ class EmbeddingsView {
     const caps = {
       token: `Dense: each token is a row of ${d} learned numbers, the row of the embedding table at its id (one-hot × table). Similar words get similar rows.`,
       position: `The position embedding added at each position (${res.positional} positions): the same for any word at that place.`,
-      input: "What the first layer reads: token embedding + position embedding (normalised, for BERT-style models). This is layer 0 of the PCA and similarity charts.",
+      input: res.positional === "rotary"
+        ? "What the first layer receives: the token embedding alone — no position is added in a rotary model (its attention rotates q and k by position instead). This is layer 0 of the PCA and similarity charts."
+        : "What the first layer reads: token embedding + position embedding (normalised, for BERT-style models). This is layer 0 of the PCA and similarity charts.",
     };
+    if (res.positional === "rotary") caps.position = "A rotary model has no position vector to add: it rotates q and k by position inside attention (see Positions → RoPE demo).";
     $("emb-heatmap-cap").textContent = caps[which];
   }
 

@@ -3,6 +3,7 @@
 import * as keys from "../keys.js";
 import { usable } from "../models.js";
 import { CONFIG, SCALE, esc, plotFont } from "../plot.js";
+import { RopePanel } from "../panels/rope.js";
 
 const KINDS = ["sinusoidal", "integer", "binary", "rotary", "learned"];
 const DEFAULTS = { kind: "sinusoidal", d: 64, n: 10000, positions: 50, k: 3, pos: 0 };
@@ -39,6 +40,8 @@ class PositionsView {
     if (!this.learned.length) $("pos-kind").querySelector('option[value="learned"]').disabled = true;
     this.s = { ...DEFAULTS, model: this.learned[0]?.id || null, rmodel: null, dims: null, preset: null };
     this.bind();
+    this.rope = new RopePanel(this.rotary);
+    this.rope.load();
     window.addEventListener("presentation", () => { if (this.res) this.render(); });
     keys.register("positions", [
       { keys: ["r"], label: "The “I am a Robot” table (d = 4, n = 100)", fn: () => $("pos-robot").click() },
@@ -219,6 +222,14 @@ class PositionsView {
   }
 
   render() {
+    $("pos-heatmap-cap").textContent = "One row per position, one column per dimension: " + {
+      sinusoidal: "the vector added to the token embedding at that position.",
+      integer: "the vector that would be added to the token embedding (the position itself in every column).",
+      binary: "the position's bits, a vector that would be added to the token embedding.",
+      rotary: "the cos and sin of the angle pos · θ_i by which pair i of q and k is rotated inside attention. Nothing is " +
+        "added to the token embedding: a rotary model rotates the queries and keys instead (see the RoPE demo below).",
+      learned: "the model's trained position embedding, added to the token embedding at that position.",
+    }[this.res.kind];
     this.renderHeatmap();
     this.renderSimilarity();
     this.renderCurves();

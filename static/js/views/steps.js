@@ -371,10 +371,25 @@ class StepsView {
   renderX(r, f) {
     const i = r.query, tok = quote(r.query_tokens[i]);
     text("steps-formula", `x = X[${i + 1}]   — the row of ${tok} in X (${r.query_tokens.length} tokens × d_model = ${r.d_model} numbers)`);
-    const where = r.layer === 0
-      ? "X is what enters the attention of layer 1: each token's embedding combined with its position."
-      : `X is what enters the attention of layer ${r.layer + 1}: each token's vector after the ${r.layer} earlier ` +
-        `layer${r.layer > 1 ? "s" : ""} (the residual stream).`;
+    const info = this.all.find((m) => m.id === r.model) || {};
+    const kind = info.positional;
+    let where;
+    if (kind === "rotary") {
+      // LLaMA-family: pre-norm, no position added; RoPE rotates q and k in step 2
+      where = (r.layer === 0
+        ? "X is what enters the attention of layer 1: each token's embedding, normalised by RMSNorm (divided by its " +
+          "root-mean-square, times the learned γ). No position is added to it: this model rotates q and k by their " +
+          "positions instead (RoPE, step 2)."
+        : `X is what enters the attention of layer ${r.layer + 1}: each token's vector after the ${r.layer} earlier ` +
+          `layer${r.layer > 1 ? "s" : ""} (the residual stream), normalised by RMSNorm. No position is in it: RoPE rotates q and k (step 2).`);
+    } else {
+      const how = { learned: "plus its learned position embedding (then LayerNorm)",
+        sinusoidal: "plus its sinusoidal positional encoding" }[kind] || "combined with its position";
+      where = r.layer === 0
+        ? `X is what enters the attention of layer 1: each token's embedding ${how}.`
+        : `X is what enters the attention of layer ${r.layer + 1}: each token's vector after the ${r.layer} earlier ` +
+          `layer${r.layer > 1 ? "s" : ""} (the residual stream).`;
+    }
     const cross = r.block === "cross"
       ? " In cross-attention X holds the decoder's vectors (one per target token); the keys and values come from the encoder's output." : "";
     text("steps-explain", `${where}${cross} The query token ${tok} is row ${i + 1}; hover a cell to read a number.`);
