@@ -131,3 +131,41 @@ def test_rotary_captions_and_rope_demo(page):
     page.locator("#pos-rope-panel").scroll_into_view_if_needed()
     shot(page, "i18-rope-demo.png", full_page=False)
     assert not page.errors, page.errors
+
+
+def test_sink_note_and_the_new_alice_preset(page):
+    import base64
+
+    import numpy as np
+
+    open_view(page)
+    chips = page.eval_on_selector_all("#gen-examples .chip", "els => els.map(e => e.textContent)")
+    assert "Yesterday Alice was wearing a jacket and she" in chips
+    assert not any(c.startswith("Alice is wearing") for c in chips)
+    prompt = "Yesterday Alice was wearing a jacket and she"
+    run(page, prompt, 2)
+    wait_done(page, 2)
+    api = httpx.post(page.base + "/api/generate", json={"model": "smollm2", "text": prompt, "max_new_tokens": 1},
+                     timeout=120).json()["steps"][0]
+    att = np.frombuffer(base64.b64decode(api["attention"]), dtype="<f2").reshape(api["shape"]).astype(np.float32)
+    sink = int(att.mean(axis=(0, 1)).argmax()) == 0  # mean over layers and heads: the view's default
+    page.click("#gen-tokens .chip >> nth=0")
+    page.wait_for_timeout(300)
+    assert page.is_visible("#gen-sink-note") == sink
+    if sink:
+        assert "does not mean" in page.text_content("#gen-sink-note")
+    page.locator("#gen-sink-note" if sink else "#gen-step-attn").scroll_into_view_if_needed()
+    shot(page, "i18-sink-note-generate.png", full_page=False)
+    # the attention view: MiniLM's [CLS] sink
+    text = "The animal didn't cross the street because it was too tired"
+    page.goto(page.base + "/?view=attention&model=minilm&layer=3&head=0&text=" + text.replace(" ", "+"))
+    page.wait_for_function("() => (document.getElementById('heatmap').data || []).length === 1", timeout=60_000)
+    res = httpx.post(page.base + "/api/attention", json={"model": "minilm", "text": text, "layer": 3}, timeout=60).json()
+    w = np.array(res["weights"])[0]
+    rows = [w[i] for i in range(len(w)) if not res["query_special"][i]]
+    expect = int(np.mean(rows, axis=0).argmax()) == 0
+    page.wait_for_timeout(200)
+    assert page.is_visible("#attn-sink-note") == expect
+    page.locator("#attn-sink-note" if expect else "#heatmap").scroll_into_view_if_needed()
+    shot(page, "i18-sink-note-attention.png", full_page=False)
+    assert not page.errors, page.errors

@@ -8,11 +8,12 @@ import { modelSelect, usable } from "../models.js";
 import { CONFIG, SCALE, esc, plotFont, tickLabels, tickStep } from "../plot.js";
 import { KvCachePanel } from "../panels/kvcache.js";
 import { renderBeamTree } from "../panels/beamtree.js";
+import { sinkNote } from "../sink.js";
 
 const EXAMPLES = {
   default: [
     "The animal didn't cross the street because",
-    "Alice is wearing a jacket and she is",
+    "Yesterday Alice was wearing a jacket and she",
     "The capital of France is",
     "Once upon a time",
   ],
@@ -462,6 +463,7 @@ class GenerateView {
         automargin: true, title: { text: "layer" }, showgrid: false, zeroline: false },
     }, plotConfig("gen_step_attention"));
     this.stepData = { z, cols, rows: range(L).map((l) => `layer ${l + 1}`), kind, head: hv };
+    sinkNote($("gen-sink-note"), kind === "cross" ? [] : z, cols);
   }
 
   // ------------------------------------------------------------------ the whole sequence: causal heatmap and KV groups

@@ -457,8 +457,11 @@ class StepsView {
     text("steps-formula", "weight_j = e^(masked_j) / Σ_k e^(masked_k)        e^(−∞) = 0, and the weights add up to 1");
     const order = r.weights.map((w, j) => [w, j]).sort((a, b) => b[0] - a[0]);
     const top = order.slice(0, 2).map(([w, j]) => `${quote(r.key_tokens[j])} (${w < 0.0005 ? "≈ 0" : fmt(w, 3)})`).join(", then ");
+    const sink = order[0][1] === 0 && r.key_tokens.length > 1
+      ? ` The top key is the first token: first-token “attention sinks” are common (heads park weight there when nothing ` +
+        `else fits), and they do not mean ${quote(r.query_tokens[r.query])} refers to it.` : "";
     text("steps-explain", `${quote(r.query_tokens[r.query])} attends most to ${top}. These are the numbers in row ` +
-      `${quote(r.query_tokens[r.query])} of the attention heatmap; together they add up to ${fmt(sum(r.weights), 3)}.`);
+      `${quote(r.query_tokens[r.query])} of the attention heatmap; together they add up to ${fmt(sum(r.weights), 3)}.${sink}`);
     f.bars("a", r.weights, "weight", "attention weights (softmax)", { masked: r.masked, digits: 3, zeroBased: true });
   }
 
