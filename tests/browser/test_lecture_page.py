@@ -169,3 +169,34 @@ def test_sink_note_and_the_new_alice_preset(page):
     page.locator("#attn-sink-note" if expect else "#heatmap").scroll_into_view_if_needed()
     shot(page, "i18-sink-note-attention.png", full_page=False)
     assert not page.errors, page.errors
+
+
+def test_slide_vs_computed_tables(page):
+    page.goto(page.base + "/?view=playground&preset=the_cat_sat_here")
+    page.wait_for_selector("#pg-slides .slides-cmp[data-id=cat_scores]", timeout=60_000)
+    api = {c["id"]: c for c in httpx.get(page.base + "/api/slides").json()["comparisons"]}
+    first = page.locator("#pg-slides .slides-cmp[data-id=cat_scores] tbody tr >> nth=0").locator("td >> nth=0")
+    assert first.locator(".slides-slide").text_content() == "4.21"
+    assert first.locator(".slides-true").text_content() == f"{api['cat_scores']['computed'][0][0]:.4f}".rstrip("0").rstrip(".")
+    assert "slides-off" in first.get_attribute("class")
+    n_off = page.locator("#pg-slides .slides-cmp[data-id=cat_weights] td.slides-off").count()
+    assert n_off == api["cat_weights"]["mismatches"]
+    page.locator("#pg-slides").scroll_into_view_if_needed()
+    shot(page, "i18-slides-cat.png", full_page=False)
+    page.goto(page.base + "/?view=playground&preset=i_am_a_student")
+    page.wait_for_selector("#pg-slides .slides-cmp[data-id=student_weights]")
+    cell = page.locator("#pg-slides .slides-cmp[data-id=student_weights] tbody tr >> nth=1").locator("td >> nth=0")
+    assert cell.locator(".slides-slide").text_content() == "0.37" and "0.3775" in cell.locator(".slides-true").text_content()
+    page.goto(page.base + "/?view=playground&preset=apple_fruit")
+    page.wait_for_selector("#pg-slides .slides-cmp[data-id=apple_proportional]")
+    assert "every printed number agrees" in page.text_content("#pg-slides .slides-cmp[data-id=apple_proportional]")
+    page.locator("#pg-slides").scroll_into_view_if_needed()
+    shot(page, "i18-slides-apple.png", full_page=False)
+    page.goto(page.base + "/?view=positions")
+    page.click("#pos-d50")
+    page.wait_for_selector("#pos-slides .slides-cmp[data-id=pe_d50]", timeout=30_000)
+    offs = page.locator("#pos-slides td.slides-off").count()
+    assert offs == 2
+    page.locator("#pos-slides").scroll_into_view_if_needed()
+    shot(page, "i18-slides-pe-d50.png", full_page=False)
+    assert not page.errors, page.errors
