@@ -200,3 +200,19 @@ def test_slide_vs_computed_tables(page):
     page.locator("#pos-slides").scroll_into_view_if_needed()
     shot(page, "i18-slides-pe-d50.png", full_page=False)
     assert not page.errors, page.errors
+
+
+def test_scale_view_gpt3(page):
+    page.goto(page.base + "/?view=scale")
+    page.wait_for_function("() => document.getElementById('scale-total').textContent.length > 0", timeout=60_000)
+    assert page.text_content("#scale-total") == "175,181,291,520"
+    assert page.text_content("#scale-matrices") == "27,938 matrices"
+    assert "402,653,184" in page.text_content("#scale-attention")
+    y = page.evaluate("() => Array.from(document.getElementById('scale-growth').data[0].y)")
+    x = page.evaluate("() => Array.from(document.getElementById('scale-growth').data[0].x)")
+    assert all(v == n * n * 96 for n, v in zip(x, y)) and x[-1] == 2048
+    shot(page, "i18-scale.png", full_page=True)
+    page.fill("#scale-heads", "7")
+    page.wait_for_selector("#scale-error:not([hidden])")
+    assert "divide" in page.text_content("#scale-error")
+    assert not [e for e in page.errors if "422" not in e], page.errors
