@@ -216,3 +216,29 @@ def test_scale_view_gpt3(page):
     page.wait_for_selector("#scale-error:not([hidden])")
     assert "divide" in page.text_content("#scale-error")
     assert not [e for e in page.errors if "422" not in e], page.errors
+
+
+def test_tokenizers_and_the_causal_note(page):
+    from tests.browser.test_generate_page import wait_loaded
+
+    wait_loaded(page.base, "smollm2")
+    page.goto(page.base + "/?view=embeddings&model=smollm2")
+    page.wait_for_selector(".tok-model[data-model=smollm2]", timeout=60_000)
+    text = page.input_value("#tok-text")
+    api = {t["model"]: t for t in httpx.post(page.base + "/api/tokenize", json={"text": text}, timeout=60).json()["tokenizers"]}
+    for mid in ("minilm", "smollm2"):
+        pieces = page.eval_on_selector_all(f".tok-model[data-model={mid}] .tok-text", "els => els.map(e => e.textContent)")
+        ids = page.eval_on_selector_all(f".tok-model[data-model={mid}] .tok-id", "els => els.map(e => Number(e.textContent))")
+        assert pieces == api[mid]["pieces"] and ids == api[mid]["ids"]
+    page.locator("#tok-form").scroll_into_view_if_needed()
+    shot(page, "i18-tokenizers.png", full_page=False)
+    page.wait_for_function("() => document.querySelector('#emb-model').value === 'smollm2'", timeout=60_000)
+    page.click("#emb-preset-watch")
+    page.wait_for_function("() => document.getElementById('emb-causal-note').textContent.includes('the same in A and B')",
+                           timeout=60_000)
+    y = page.evaluate("() => Array.from(document.getElementById('emb-sim-chart').data[0].y)")
+    assert min(y) > 0.9999  # the model's own cosines: identical vectors at every layer
+    assert "depends only on the tokens before it" in page.text_content("#emb-causal-note")
+    page.locator("#emb-causal-note").scroll_into_view_if_needed()
+    shot(page, "i18-causal-note.png", full_page=False)
+    assert not page.errors, page.errors
