@@ -402,36 +402,63 @@ def beam_tree(adapter: Adapter, text: str, max_new_tokens: int = 8, beam_width: 
     log-probability and the best ``beam_width`` are kept. No length penalty: with no hypothesis
     finishing early this is the ranking transformers' beam search uses, so the winners agree.
     """
+    _check_tree(max_new_tokens, beam_width)
+    prompt = prompt_ids(adapter, text)[0].tolist()
+    return _tree(lambda seqs: _next_logprobs(adapter, [prompt + s for s in seqs]), lambda t: _piece(adapter, t),
+                 eos_ids(adapter.model), max_new_tokens, beam_width, should_stop)
+
+
+def textbook_beam_tree(adapter, text: str, max_new_tokens: int = 8, beam_width: int = 4) -> BeamTree:
+    """:func:`beam_tree` for the textbook encoder-decoder: the French source is encoded once."""
+    _check_tree(max_new_tokens, beam_width)
+    model, cfg = adapter.model, adapter.model.cfg
+    src = torch.tensor([adapter.source_tokens(text).ids])  # (1, S)
+    with adapter.lock, torch.inference_mode():
+        memory, src_mask = model.encode(src)  # (1, S, d), (1, 1, S)
+
+    def step(seqs: list[list[int]]) -> torch.Tensor:
+        ys = torch.tensor([[cfg.bos_id, *s] for s in seqs])  # (B, t)
+        B = ys.shape[0]
+        with adapter.lock, torch.inference_mode():
+            logits = model.decode(ys, memory.expand(B, -1, -1), src_mask.expand(B, -1, -1))
+        return torch.log_softmax(logits[:, -1].float(), dim=-1)  # (B, V)
+
+    return _tree(step, lambda t: adapter.output_tokens([t])[0], {cfg.eos_id}, min(max_new_tokens, cfg.max_len),
+                 beam_width, None)
+
+
+def _check_tree(max_new_tokens: int, beam_width: int) -> None:
     if not isinstance(beam_width, int) or not 1 <= beam_width <= 8:
         raise ValueError(f"beam_width must be an integer from 1 to 8, got {beam_width!r}")
     if not isinstance(max_new_tokens, int) or not 1 <= max_new_tokens <= MAX_NEW_TOKENS:
         raise ValueError(f"max_new_tokens must be an integer from 1 to {MAX_NEW_TOKENS}, got {max_new_tokens!r}")
-    prompt = prompt_ids(adapter, text)[0].tolist()
-    eos = eos_ids(adapter.model)
-    # greedy beside it
-    greedy, g_score, seq = [], 0.0, list(prompt)
+
+
+def _tree(next_logprobs: Callable[[list[list[int]]], torch.Tensor], show: Callable[[int], str], eos: set[int],
+          max_new_tokens: int, beam_width: int, should_stop: Callable[[], bool] | None) -> BeamTree:
+    """The beam tree and greedy's path, given ``next_logprobs`` (continuations -> (B, V) log-softmax)."""
+    greedy, g_score, seq = [], 0.0, []
     for _ in range(max_new_tokens):
         if should_stop is not None and should_stop():
             break
-        lp = _next_logprobs(adapter, [seq])[0]
+        lp = next_logprobs([seq])[0]
         tok = int(torch.argmax(lp))
         g_score += float(lp[tok])
-        greedy.append({"token": _piece(adapter, tok), "id": tok, "logprob": float(lp[tok]), "score": g_score})
-        seq.append(tok)
+        greedy.append({"token": show(tok), "id": tok, "logprob": float(lp[tok]), "score": g_score})
+        seq = seq + [tok]
         if tok in eos:
             break
-    # beams: (tokens so far, score, finished, index of its node in the previous step)
-    beams: list[tuple[list[int], float, bool]] = [([], 0.0, False)]
+    beams: list[tuple[list[int], float, bool]] = [([], 0.0, False)]  # (tokens so far, score, finished)
     steps: list[list[BeamNode]] = []
     kept_idx: list[list[int]] = []
-    paths: list[list[int]] = [[]]  # per kept beam: node index at each step
+    paths: list[list[int]] = [[]]  # per kept beam: its node index at each step
     for t in range(max_new_tokens):
         if should_stop is not None and should_stop():
             break
         if all(b[2] for b in beams):
             break
         live = [i for i, b in enumerate(beams) if not b[2]]
-        lps = _next_logprobs(adapter, [prompt + beams[i][0] for i in live])  # (B, V)
+        lps = next_logprobs([beams[i][0] for i in live])  # (B, V)
         props = []  # (score, parent, token, logprob, finished)
         for row, i in enumerate(live):
             top = torch.topk(lps[row], beam_width)
@@ -445,7 +472,7 @@ def beam_tree(adapter: Adapter, text: str, max_new_tokens: int = 8, beam_width: 
         for rank, (score, parent, tok, lp, fin) in enumerate(props):
             carried = tok == -1
             tok_id = beams[parent][0][-1] if carried else tok
-            nodes.append(BeamNode(t, parent if t else -1, _piece(adapter, tok_id) if not carried else "(finished)",
+            nodes.append(BeamNode(t, parent if t else -1, "(finished)" if carried else show(tok_id),
                                   tok_id, lp, score, rank < beam_width, fin, rank))
         keep = list(range(min(beam_width, len(nodes))))
         new_beams, new_paths = [], []
@@ -458,9 +485,8 @@ def beam_tree(adapter: Adapter, text: str, max_new_tokens: int = 8, beam_width: 
         steps.append(nodes)
         kept_idx.append(keep)
     best = max(range(len(beams)), key=lambda i: beams[i][1])
-    best_path = paths[best]
     best_tokens = beams[best][0]
     diverge = next((t for t, (b, g) in enumerate(zip(best_tokens, [x["id"] for x in greedy])) if b != g), None)
     if diverge is None and len(best_tokens) != len(greedy):
         diverge = min(len(best_tokens), len(greedy))
-    return BeamTree(beam_width, steps, kept_idx, best_path, beams[best][1], greedy, g_score, diverge)
+    return BeamTree(beam_width, steps, kept_idx, paths[best], beams[best][1], greedy, g_score, diverge)

@@ -85,3 +85,21 @@ def test_the_stream_sends_the_tree_with_done(client):
         lines = [json.loads(x) for x in r.iter_lines() if x]
     done = lines[-1]
     assert done["event"] == "done" and done["beam_tree"]["beam_width"] == 2
+
+
+def test_textbook_beam_tree_matches_its_translation(client, registry):
+    r = client.post("/api/generate", json={"model": "textbook", "text": "je suis étudiant", "strategy": "beam",
+                                           "beam_width": 3, "max_new_tokens": 8})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    tree = body["beam_tree"]
+    best = [tree["steps"][t][i]["token"] for t, i in enumerate(tree["best"])]
+    assert best == body["tokens"] == ["i", "am", "a", "student", "</s>"]
+    # independent: teacher-forced log-probabilities of the winner through the model
+    a = registry.get("textbook")
+    cfg = a.model.cfg
+    ids = [tree["steps"][t][i]["id"] for t, i in enumerate(tree["best"])]
+    with torch.inference_mode():
+        logits = a.model(torch.tensor([a.source_tokens("je suis étudiant").ids]), torch.tensor([[cfg.bos_id, *ids[:-1]]]))[0]
+    lp = torch.log_softmax(logits.float(), -1)
+    assert tree["best_score"] == pytest.approx(sum(float(lp[t, i]) for t, i in enumerate(ids)), abs=1e-4)

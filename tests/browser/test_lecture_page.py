@@ -242,3 +242,16 @@ def test_tokenizers_and_the_causal_note(page):
     page.locator("#emb-causal-note").scroll_into_view_if_needed()
     shot(page, "i18-causal-note.png", full_page=False)
     assert not page.errors, page.errors
+
+
+def test_textbook_beam_tree(page):
+    open_view(page, "textbook")
+    page.select_option("#gen-strategy", "beam")
+    page.fill("#gen-beam", "3")
+    run(page, "je suis étudiant", 8, strategy="beam")
+    wait_done(page, 5)
+    page.wait_for_selector("#gen-beam-panel:not([hidden])", timeout=60_000)
+    assert "beam and greedy choose the same tokens" in page.text_content("#gen-beam-note")
+    page.locator("#gen-beam-panel").scroll_into_view_if_needed()
+    shot(page, "i18-beam-tree-textbook.png", full_page=False)
+    assert not page.errors, page.errors

@@ -31,7 +31,7 @@ from app.api.encode import f16_base64
 from app.inspect.adapters.base import Adapter
 from app.inspect.adapters.hf import tokenize
 from app.inspect.generate import (MAX_NEW_TOKENS, Candidate, beam_tree, candidates, generate, prompt_ids,
-                                  sampled_probs)
+                                  sampled_probs, textbook_beam_tree)
 from app.inspect.kv_cache import bytes_per_token
 from app.inspect.registry import Registry
 
@@ -236,8 +236,12 @@ def _textbook_run(adapter, req: GenerateRequest, text: str) -> Run:
                    "cross_shape": list(step.cross_attention.shape),
                    "cross_attention": f16_base64(step.cross_attention)}
 
+    extra = None
+    if req.strategy == "beam":
+        def extra() -> dict:
+            return {"beam_tree": adapter.call(textbook_beam_tree, adapter, text, max_len, req.beam_width).to_dict()}
     return Run(head, dicts(), text, False,
-               lambda out: {"model": req.model, "text": text, "target": out, "block": "decoder", "format": "f16"})
+               lambda out: {"model": req.model, "text": text, "target": out, "block": "decoder", "format": "f16"}, extra)
 
 
 def _teacher_forced(adapter, src_ids: list[int], out_ids: list[int]) -> torch.Tensor:
