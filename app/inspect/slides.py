@@ -133,3 +133,17 @@ def _apple_proportional() -> Comparison:
 
 def comparisons() -> list[Comparison]:
     return [*_cat(), _student(), _pe_d50(), _apple(), _apple_proportional()]
+
+
+#: The lecture's illustrative cross-attention row (004): producing "student", over je, suis, étudiant.
+JE_SUIS_SLIDE = [0.15, 0.05, 0.8]
+
+
+def je_suis_cross(model_row: np.ndarray) -> Comparison:
+    """The slide's illustrative row beside a trained model's own (the textbook model's last-layer mean)."""
+    return Comparison("je_suis_cross", "je suis étudiant — cross-attention of the row producing \"student\"",
+                      "004_a861d1c58d8e33b7.txt", "je_suis_etudiant", ["a → student"], ["je", "suis", "étudiant"],
+                      np.array([JE_SUIS_SLIDE]), np.asarray(model_row, dtype=np.float64)[None], 2,
+                      "the textbook model's cross-attention, last decoder layer, mean of its heads",
+                      "The slide's weights are illustrative; the trained model puts almost all its weight on "
+                      "\"étudiant\", as the slide's ranking says.")

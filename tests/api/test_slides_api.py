@@ -83,3 +83,14 @@ def test_preset_filter(client):
     r = client.get("/api/slides", params={"preset": "i_am_a_student"}).json()
     assert [c["id"] for c in r["comparisons"]] == ["student_weights"]
     assert client.get("/api/slides", params={"preset": "x" * 100}).status_code == 422
+
+
+def test_je_suis_etudiant_illustrative_row_beside_the_trained_model(client, registry):
+    r = client.get("/api/slides", params={"preset": "je_suis_etudiant"}).json()["comparisons"]
+    assert [c["id"] for c in r] == ["je_suis_cross"]
+    c = r[0]
+    assert c["slide"] == [[0.15, 0.05, 0.8]]
+    t = registry.trace("textbook", "je suis étudiant", "i am a student")
+    own = t.weights("cross", 1).mean(axis=0)[3]  # row "a" -> "student", last of the 2 decoder layers
+    np.testing.assert_allclose(c["computed"][0], own, atol=1e-6)
+    assert int(np.argmax(c["computed"][0])) == 2  # both put "étudiant" first

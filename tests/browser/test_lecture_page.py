@@ -255,3 +255,14 @@ def test_textbook_beam_tree(page):
     page.locator("#gen-beam-panel").scroll_into_view_if_needed()
     shot(page, "i18-beam-tree-textbook.png", full_page=False)
     assert not page.errors, page.errors
+
+
+def test_je_suis_etudiant_slide_row_in_the_attention_view(page):
+    page.goto(page.base + "/?view=attention&model=textbook&block=cross&layer=1&head=mean&text=je+suis+%C3%A9tudiant")
+    page.wait_for_selector("#attn-slides .slides-cmp[data-id=je_suis_cross]", timeout=60_000)
+    api = httpx.get(page.base + "/api/slides", params={"preset": "je_suis_etudiant"}).json()["comparisons"][0]
+    cells = page.eval_on_selector_all("#attn-slides td .slides-true", "els => els.map(e => Number(e.textContent))")
+    assert cells == pytest.approx(api["computed"][0], abs=1e-4)
+    page.locator("#attn-slides").scroll_into_view_if_needed()
+    shot(page, "i18-slides-je-suis.png", full_page=False)
+    assert not page.errors, page.errors

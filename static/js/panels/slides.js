@@ -29,7 +29,7 @@ export async function showSlides(container, preset) {
   h.textContent = "Slide vs computed";
   const intro = document.createElement("p");
   intro.className = "slides-intro";
-  intro.textContent = "Each cell: the slide's number as printed, and under it the number computed from the slide's own inputs. " +
+  intro.textContent = "Each cell: the slide's number as printed, and under it the computed one (how: after each title). " +
     "Highlighted cells differ by more than the slide's rounding.";
   container.append(h, intro);
   for (const c of list) container.append(table(c));
