@@ -110,6 +110,7 @@ def test_rotary_captions_and_rope_demo(page):
     page.wait_for_function("() => document.getElementById('steps-explain').textContent.includes('RMSNorm')", timeout=60_000)
     explain = page.text_content("#steps-explain")
     assert "No position is added" in explain and "combined with its position" not in explain
+    shot(page, "i18-steps-rotary-x.png", full_page=False)
     # ... and MiniLM still says its learned position embedding is added
     steps_at(page, "minilm", "The animal didn't cross the street", 0, layer=0, query=1)
     page.wait_for_function("() => document.getElementById('steps-explain').textContent.includes('learned position embedding')",
@@ -118,6 +119,8 @@ def test_rotary_captions_and_rope_demo(page):
     page.goto(page.base + "/?view=positions&kind=rotary")
     page.wait_for_function("() => document.getElementById('pos-heatmap-cap').textContent.includes('Nothing is added')",
                            timeout=60_000)
+    page.locator("#pos-heatmap-cap").scroll_into_view_if_needed()
+    shot(page, "i18-positions-rotary-caption.png", full_page=False)
     page.goto(page.base + "/?view=positions&kind=sinusoidal")
     page.wait_for_function("() => document.getElementById('pos-heatmap-cap').textContent.includes('added to the token embedding')")
     # the RoPE demo: a Toeplitz dot-product grid, the model's own score on the offset curve
