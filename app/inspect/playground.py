@@ -477,6 +477,27 @@ PRESETS: dict[str, dict[str, Any]] = {
         "mask": "causal",
         "d_k": 1,
     },
+    "apple_fruit": {
+        "title": "apple (fruit): similarity → softmax",
+        "note": (
+            "The lecture's similarity table for 'My favourite fruit is apple' (fruit–apple 0.25, 1 on the diagonal) as "
+            "raw scores. Softmax gives the apple row 0.14, 0.14, 0.18, 0.14, 0.39; the slide's 0.2 / 0.8 is the row divided "
+            "by its sum, not softmax (see Slide vs computed below)."
+        ),
+        "tokens": ["my", "favourite", "fruit", "is", "apple"],
+        "scores": [[1, 0, 0, 0, 0], [0, 1, 0, 0, 0], [0, 0, 1, 0, 0.25], [0, 0, 0, 1, 0], [0, 0, 0.25, 0, 1]],
+        "d_k": 1,
+    },
+    "apple_brand": {
+        "title": "apple (brand): similarity → softmax",
+        "note": (
+            "The lecture's similarity table for 'My favourite brand is apple' (brand–apple 0.11). Softmax gives the apple "
+            "row 0.15, 0.15, 0.16, 0.15, 0.40; the slide's 0.1 / 0.9 is proportional scaling."
+        ),
+        "tokens": ["my", "favourite", "brand", "is", "apple"],
+        "scores": [[1, 0, 0, 0, 0], [0, 1, 0, 0, 0], [0, 0, 1, 0, 0.11], [0, 0, 0, 1, 0], [0, 0, 0.11, 0, 1]],
+        "d_k": 1,
+    },
 }
 
 #: The slides' own printed numbers, for showing next to the true ones.

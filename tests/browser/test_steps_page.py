@@ -25,7 +25,7 @@ def wait_query(page, token: str) -> None:
 
 
 def wait_step(page, n: int) -> None:
-    page.wait_for_function("t => document.querySelector('#steps-indicator').textContent === t", arg=f"Step {n} of 9")
+    page.wait_for_function("t => document.querySelector('#steps-indicator').textContent === t", arg=f"Step {n} of 14")
 
 
 def test_clicking_a_heatmap_row_opens_the_steps_of_that_token(page):
@@ -41,7 +41,7 @@ def test_clicking_a_heatmap_row_opens_the_steps_of_that_token(page):
     assert s["text"] == SENTENCE
     assert page.input_value("#steps-query") == "10" and page.input_value("#steps-layer") == "2"
     assert page.input_value("#steps-head") == "5" and page.input_value("#steps-text") == SENTENCE
-    assert page.text_content("#steps-indicator") == "Step 1 of 9"
+    assert page.text_content("#steps-indicator") == "Step 1 of 14"
     assert page.text_content("#steps-formula").startswith("x = X[11]")
     assert page.errors == []
 
@@ -68,7 +68,7 @@ def test_arrow_keys_step_and_change_the_query_and_softmax_shows_the_models_weigh
     page.keyboard.press("ArrowDown")
     wait_query(page, "was")
     assert url_state(page)["query"] == "11" and page.input_value("#steps-query") == "11"
-    assert page.text_content("#steps-indicator") == "Step 6 of 9"  # the step stays
+    assert page.text_content("#steps-indicator") == "Step 6 of 14"  # the step stays
     page.keyboard.press("ArrowUp")
     wait_query(page, "it")
     page.keyboard.press("ArrowUp")
@@ -78,11 +78,11 @@ def test_arrow_keys_step_and_change_the_query_and_softmax_shows_the_models_weigh
     wait_step(page, 5)
     assert url_state(page)["step"] == "4"
     page.keyboard.press("End")
-    wait_step(page, 9)
+    wait_step(page, 14)
     assert page.is_disabled("#steps-next")
-    page.keyboard.press("ArrowRight")  # no step 10
+    page.keyboard.press("ArrowRight")  # no step 15
     page.wait_for_timeout(100)
-    assert page.text_content("#steps-indicator") == "Step 9 of 9"
+    assert page.text_content("#steps-indicator") == "Step 14 of 14"
     assert page.errors == []
 
 
@@ -90,17 +90,19 @@ def test_every_step_draws_without_errors_and_arrows_in_a_text_box_stay_there(pag
     page.goto(page.base + STEPS_URL + "&query=3&step=0")
     wait_query(page, "didn")
     titles = []
-    for n in range(1, 10):
+    for n in range(1, 15):  # 1-9 attention, 10-14 residual, norm, feed-forward, block output, BN vs LN
         page.click(f"#steps-list button[data-step='{n - 1}']")
         wait_step(page, n)
+        page.wait_for_function("() => document.querySelectorAll('#steps-fig-a .main-svg').length > 0 && "
+                               "!document.getElementById('steps-fig-a').closest('figure').hidden", timeout=60_000)
         titles.append(page.text_content("#steps-title"))
         assert page.text_content("#steps-formula").strip()
-        assert page.locator("#steps-fig-a .main-svg").count() > 0
     assert titles[2] == "3. Dot products q · k" and titles[8] == "9. Output projection W_O"
+    assert titles[10] == "11. Add & Norm: layer normalisation"
     page.focus("#steps-text")
     page.keyboard.press("ArrowLeft")
     page.wait_for_timeout(100)
-    assert page.text_content("#steps-indicator") == "Step 9 of 9"
+    assert page.text_content("#steps-indicator") == "Step 14 of 14"
     assert page.errors == []
 
 
@@ -112,5 +114,5 @@ def test_a_bad_query_shows_the_error_and_the_page_keeps_working(page):
     page.click("#steps-form button[type=submit]")
     wait_query(page, "hello")  # the first ordinary token after [CLS]
     assert page.is_hidden("#steps-error")
-    assert url_state(page)["query"] == "1" and page.text_content("#steps-indicator") == "Step 3 of 9"
+    assert url_state(page)["query"] == "1" and page.text_content("#steps-indicator") == "Step 3 of 14"
     assert [e for e in page.errors if "status of 422" not in e] == []

@@ -46,7 +46,8 @@ def shape_table(result) -> dict[str, tuple[list[int], int, int]]:
 
 
 def test_every_preset_runs_and_is_json_safe() -> None:
-    assert set(PRESETS) == {"thinking_machines", "the_cat_sat_here", "the_cat_sat_here_x", "i_am_a_student"}
+    assert set(PRESETS) == {"thinking_machines", "the_cat_sat_here", "the_cat_sat_here_x", "i_am_a_student",
+                            "apple_fruit", "apple_brand"}
     for name, preset in PRESETS.items():
         assert preset["title"] and preset["note"]
         assert PRESET_META_KEYS.isdisjoint(preset_arguments(name))

@@ -30,7 +30,9 @@ from app.api.deps import RegistryDep, SettingsDep, checked_text
 from app.api.encode import f16_base64
 from app.inspect.adapters.base import Adapter
 from app.inspect.adapters.hf import tokenize
-from app.inspect.generate import MAX_NEW_TOKENS, Candidate, candidates, generate, prompt_ids, sampled_probs
+from app.inspect.generate import (MAX_NEW_TOKENS, Candidate, beam_tree, candidates, generate, prompt_ids,
+                                  sampled_probs, textbook_beam_tree)
+from app.inspect.kv_cache import bytes_per_token
 from app.inspect.registry import Registry
 
 router = APIRouter(prefix="/api", tags=["generation"])
@@ -108,7 +110,12 @@ def generate_all(req: GenerateRequest, registry: RegistryDep, settings: Settings
     Each step's ``attention`` is base64 little-endian float16 of ``shape`` (layers, heads, p): the row
     of the query that produced the token, over the p tokens before it. textbook: ``attention`` is the
     decoder self-attention over <s> + earlier output words, ``cross_attention`` (``cross_shape``
-    (layers, heads, source tokens)) the attention over the source.
+    (layers, heads, source tokens)) the attention over the source. Decoders: ``kv_cache`` is the KV cache
+    when the step's token is chosen: ``tokens`` (= p) cached positions, ``bytes`` = p x ``bytes_per_token``
+    (2 x layers x kv_heads x d_head x 4, float32), ``bytes_all_beams`` for the ``beams`` a beam search keeps.
+    Decoders with strategy ``beam`` also return ``beam_tree``: every step's hypotheses, ranked by cumulative
+    log-probability (``kept`` the best ``beam_width``, the others pruned), the ``best`` path, and ``greedy``'s
+    path with its total ``greedy_score`` and the step where the two part (``diverge_step``).
     """
     run = _start(req, registry, settings, lambda: False)
     steps = list(run.steps)
@@ -141,9 +148,11 @@ def generate_stream(req: GenerateRequest, registry: RegistryDep, settings: Setti
 class Run:
     """A validated generation: the ``start`` fields, the lazy step dicts and how to sum them up."""
 
-    def __init__(self, head: dict, steps: Iterator[dict], prompt: str, full: bool, attention_request: Callable):
+    def __init__(self, head: dict, steps: Iterator[dict], prompt: str, full: bool, attention_request: Callable,
+                 extra: Callable[[], dict] | None = None):
         self.head, self.steps, self.prompt, self.full = head, steps, prompt, full
         self.attention_request = attention_request
+        self.extra = extra  # more summary fields (the beam tree), computed once the steps are done
 
     def summary(self, steps: list[dict], stopped: bool) -> dict:
         text = steps[-1]["text"] if steps else ""
@@ -155,6 +164,7 @@ class Run:
             "finished": bool(steps and steps[-1]["finished"]),
             "stopped": stopped,
             "attention_request": self.attention_request(text) if steps else None,
+            **(self.extra() if self.extra is not None and steps and not stopped else {}),
         }
 
 
@@ -182,12 +192,23 @@ def _decoder_run(adapter: Adapter, req: GenerateRequest, text: str, should_stop:
             "seed": seed if req.strategy == "sample" else None, "prompt": text, "prompt_tokens": toks.text,
             "layers": info.layers, "heads": info.heads, "kv_heads": info.kv_heads, "format": "f16"}
 
+    per_token = bytes_per_token(info.layers, info.kv_heads, info.d_head, "float32")
+    beams = req.beam_width if req.strategy == "beam" else 1
+
     def dicts() -> Iterator[dict]:
         for s in steps:
-            yield {**s.to_dict(), "shape": list(s.attention.shape), "attention": f16_base64(s.attention)}
+            p = int(s.attention.shape[-1])  # the tokens whose K and V the cache holds when this token is chosen
+            cache = {"tokens": p, "bytes_per_token": per_token, "bytes": p * per_token, "beams": beams,
+                     "bytes_all_beams": p * per_token * beams}
+            yield {**s.to_dict(), "shape": list(s.attention.shape), "attention": f16_base64(s.attention),
+                   "kv_cache": cache}
 
+    extra = None
+    if req.strategy == "beam":
+        def extra() -> dict:
+            return {"beam_tree": beam_tree(adapter, text, req.max_new_tokens, req.beam_width, should_stop).to_dict()}
     return Run(head, dicts(), text, True,
-               lambda out: {"model": req.model, "text": text + out, "block": "decoder", "format": "f16"})
+               lambda out: {"model": req.model, "text": text + out, "block": "decoder", "format": "f16"}, extra)
 
 
 def _textbook_run(adapter, req: GenerateRequest, text: str) -> Run:
@@ -215,8 +236,12 @@ def _textbook_run(adapter, req: GenerateRequest, text: str) -> Run:
                    "cross_shape": list(step.cross_attention.shape),
                    "cross_attention": f16_base64(step.cross_attention)}
 
+    extra = None
+    if req.strategy == "beam":
+        def extra() -> dict:
+            return {"beam_tree": adapter.call(textbook_beam_tree, adapter, text, max_len, req.beam_width).to_dict()}
     return Run(head, dicts(), text, False,
-               lambda out: {"model": req.model, "text": text, "target": out, "block": "decoder", "format": "f16"})
+               lambda out: {"model": req.model, "text": text, "target": out, "block": "decoder", "format": "f16"}, extra)
 
 
 def _teacher_forced(adapter, src_ids: list[int], out_ids: list[int]) -> torch.Tensor:

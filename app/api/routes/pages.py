@@ -19,6 +19,7 @@ VIEWS = [
     ("playground", "Playground"),
     ("positions", "Positions"),
     ("embeddings", "Embeddings"),
+    ("scale", "Scale"),
 ]
 
 

@@ -5,11 +5,13 @@ import * as keys from "../keys.js";
 import { modelSelect, usable } from "../models.js";
 import { CONFIG, SCALE, downsample, esc, maxOf, meanOf, plotFont, tickLabels, tickStep } from "../plot.js";
 import { fill, range } from "../ui.js";
+import { sinkNote } from "../sink.js";
+import { showSlides } from "../panels/slides.js";
 
 const EXAMPLES = {
   default: [
     "The animal didn't cross the street because it was too tired",
-    "Alice is wearing a jacket and she is freezing",
+    "Yesterday Alice was wearing a jacket and she was freezing",
     "Thinking Machines",
   ],
   textbook: ["je suis étudiant", "le chat noir mange la pomme rouge", "il n'est pas médecin", "nous avons un chien gris"],
@@ -268,6 +270,12 @@ export class AttentionView {
     Plotly.react("heatmap", [trace], layout, { ...CONFIG, toImageButtonOptions: {
       ...CONFIG.toImageButtonOptions, filename: `attnscope_${res.model}_${res.block}_L${res.layer + 1}_${mean ? "mean" : `H${h + 1}`}` } });
     this.bindCellClick();
+    // rows of ordinary query tokens (not [CLS] / [SEP], which sink onto themselves by construction)
+    const ordinary = z.filter((_, i) => !res.query_special[i] || z.length === 1);
+    sinkNote($("attn-sink-note"), hidden ? [] : (ordinary.length ? ordinary : z), k);
+    // the lecture's illustrative "je suis étudiant" row beside the model's own (textbook, cross-attention)
+    const jeSuis = res.model === "textbook" && res.block === "cross" && res.text.trim().toLowerCase() === "je suis étudiant";
+    if (jeSuis !== this.slidesShown) { this.slidesShown = jeSuis; showSlides($("attn-slides"), jeSuis ? "je_suis_etudiant" : null); }
     $("heatmap").setAttribute("aria-label",
       `Attention heatmap of ${mean ? "the mean of the heads" : `head ${h + 1}`}, layer ${res.layer + 1}: ${Tq} query tokens by ${Tk} key tokens`);
   }

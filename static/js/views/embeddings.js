@@ -4,6 +4,7 @@ import { decodeF16, matrix } from "../api.js";
 import * as keys from "../keys.js";
 import { modelSelect, usable } from "../models.js";
 import { CONFIG, SCALE, esc, plotFont, tickLabels, tickStep } from "../plot.js";
+import { TokenizerPanel } from "../panels/tokenizers.js";
 
 const EXAMPLES = {
   default: ["I bought an apple and an orange", "I bought an apple watch", "The cat sat here", "I am a student"],
@@ -12,6 +13,7 @@ const EXAMPLES = {
 const SIM_PRESETS = {
   apple: { sa: "My favorite fruit is apple", wa: "apple", sb: "My favorite brand is apple", wb: "apple" },
   bank: { sa: "I sat on the bank of the river", wa: "bank", sb: "I deposited money at the bank", wb: "bank" },
+  watch: { sa: "I bought an apple watch", wa: "apple", sb: "I bought an apple and an orange", wb: "apple" }, // lecture 001
   pomme: { sa: "la fille mange une pomme", wa: "pomme", sb: "la pomme est rouge", wb: "pomme" }, // the textbook model's French
 };
 const FRENCH = /^(je|le|la|il|elle|nous|vous|tu|ils|elles|les|un|une)\b/i;
@@ -38,6 +40,8 @@ class EmbeddingsView {
     this.embSeq = 0;
     this.simSeq = 0;
     modelSelect($("emb-model"), models, (ok) => { this.models = ok; });
+    this.tokenizers = new TokenizerPanel();
+    this.tokenizers.load();
     this.bind();
     this.examples();
     window.addEventListener("presentation", () => this.renderAll());
@@ -118,7 +122,7 @@ class EmbeddingsView {
     if (french !== FRENCH.test($("emb-text").value)) {
       $("emb-text").value = (french ? EXAMPLES.textbook : EXAMPLES.default)[0];
     }
-    $("emb-preset-apple").hidden = $("emb-preset-bank").hidden = french;
+    $("emb-preset-apple").hidden = $("emb-preset-bank").hidden = $("emb-preset-watch").hidden = french;
     $("emb-preset-pomme").hidden = !french;
     if (french !== FRENCH.test($("emb-sim-a").value)) this.setPreset(french ? "pomme" : "apple");
   }
@@ -246,8 +250,11 @@ class EmbeddingsView {
     const caps = {
       token: `Dense: each token is a row of ${d} learned numbers, the row of the embedding table at its id (one-hot × table). Similar words get similar rows.`,
       position: `The position embedding added at each position (${res.positional} positions): the same for any word at that place.`,
-      input: "What the first layer reads: token embedding + position embedding (normalised, for BERT-style models). This is layer 0 of the PCA and similarity charts.",
+      input: res.positional === "rotary"
+        ? "What the first layer receives: the token embedding alone — no position is added in a rotary model (its attention rotates q and k by position instead). This is layer 0 of the PCA and similarity charts."
+        : "What the first layer reads: token embedding + position embedding (normalised, for BERT-style models). This is layer 0 of the PCA and similarity charts.",
     };
+    if (res.positional === "rotary") caps.position = "A rotary model has no position vector to add: it rotates q and k by position inside attention (see Positions → RoPE demo).";
     $("emb-heatmap-cap").textContent = caps[which];
   }
 
@@ -372,6 +379,15 @@ class EmbeddingsView {
     } else {
       why = rotary ? "Layer 0 already differs."
         : `Layer 0 already differs: the same token at positions ${res.a_index} and ${res.b_index}, and a different position vector is added to each.`;
+    }
+    const causal = this.models.find((m) => m.id === res.model)?.kind === "decoder";
+    const note = $("emb-causal-note");
+    note.hidden = !causal;
+    if (causal) {
+      note.textContent = `${res.model} is causal: a token's vector depends only on the tokens before it, never on the ones after. ` +
+        "So “apple” in “I bought an apple watch” and in “I bought an apple and an orange” is the same vector at every layer " +
+        "(cosine 1): “watch” and “orange” come later. Put the telling word before the token to see context." +
+        (c.every((v) => v > 0.9999) ? ` Here the words before “${res.a_token}” are the same in A and B, so the cosine is 1 throughout.` : "");
     }
     $("emb-sim-cap").textContent = `Cosine of the word's vector in sentence A and in sentence B after each layer: ${first} at the embedding output, `
       + `${last} after layer ${L}. ${why}`;

@@ -6,11 +6,14 @@ import { exportBar, matrixCsv } from "../export.js";
 import * as keys from "../keys.js";
 import { modelSelect, usable } from "../models.js";
 import { CONFIG, SCALE, esc, plotFont, tickLabels, tickStep } from "../plot.js";
+import { KvCachePanel } from "../panels/kvcache.js";
+import { renderBeamTree } from "../panels/beamtree.js";
+import { sinkNote } from "../sink.js";
 
 const EXAMPLES = {
   default: [
     "The animal didn't cross the street because",
-    "Alice is wearing a jacket and she is",
+    "Yesterday Alice was wearing a jacket and she",
     "The capital of France is",
     "Once upon a time",
   ],
@@ -46,6 +49,7 @@ class GenerateView {
     this.timers = {};
     this.frame = 0;
     this.restored = false;
+    this.kv = new KvCachePanel();
     const select = $("gen-model");
     modelSelect(select, generative(models), (ok) => { this.models = generative(ok); });
     // models.js re-lists every model when they settle: keep only those that generate (this runs after it)
@@ -144,6 +148,7 @@ class GenerateView {
       return b;
     }));
     this.showFields();
+    this.kv.setModel(m.id);
   }
 
   showValues() {
@@ -318,6 +323,7 @@ class GenerateView {
     }
     this.renderOutput();
     this.renderStep();
+    renderBeamTree(run.done?.beam_tree || null);
     const patch = { ran: run.stopped || run.error ? null : 1, step: this.step };
     if (h.strategy === "sample") patch.seed = h.seed;
     this.state.set(patch);
@@ -376,6 +382,8 @@ class GenerateView {
   clearFigures() {
     for (const id of ["gen-cands", "gen-step-attn", "gen-causal", "gen-gqa"]) Plotly.purge($(id));
     $("gen-gqa-note").textContent = "";
+    this.kv.setSteps([], 0);
+    renderBeamTree(null);
   }
 
   // ------------------------------------------------------------------ one step: candidates and attention
@@ -386,6 +394,7 @@ class GenerateView {
     if (!s) return;
     this.renderCandidates(s);
     this.renderStepAttention(s);
+    this.kv.setSteps(run.steps, this.step);
   }
 
   renderCandidates(s) {
@@ -454,6 +463,7 @@ class GenerateView {
         automargin: true, title: { text: "layer" }, showgrid: false, zeroline: false },
     }, plotConfig("gen_step_attention"));
     this.stepData = { z, cols, rows: range(L).map((l) => `layer ${l + 1}`), kind, head: hv };
+    sinkNote($("gen-sink-note"), kind === "cross" ? [] : z, cols);
   }
 
   // ------------------------------------------------------------------ the whole sequence: causal heatmap and KV groups
@@ -564,9 +574,12 @@ class GenerateView {
     const T = tokens.length;
     $("gen-gqa-note").textContent = G < H
       ? `${res.model}: ${H} query heads share ${G} key/value heads, ${per} query heads per group. Each box is one ` +
-        `K and V; its ${per} heads compute different queries against the same keys. Layer ${res.layer + 1}.`
+        `K and V; its ${per} heads compute different queries against the same keys. Layer ${res.layer + 1}. ` +
+        `Multi-query attention is the extreme case: one K/V head (one box) for all ${H} query heads, so the cache ` +
+        `holds ${G}× less than here and ${H}× less than multi-head attention (${H} boxes of one); see the KV cache below.`
       : `${res.model}: ${H} heads and ${G} key/value heads — ordinary multi-head attention: every head has its own ` +
-        `K and V (a group of one). Layer ${res.layer + 1}.`;
+        `K and V (a group of one). Layer ${res.layer + 1}. Grouped-query attention would put several heads in one box ` +
+        `(one shared K and V); multi-query attention puts all ${H} in one box, caching ${H}× less (see the KV cache below).`;
     const groupGap = 0.035, headGap = 0.01;
     const width = (1 - groupGap * (G - 1) - headGap * (H - G)) / H;
     const traces = [], layout = {}, annotations = [], shapes = [];

@@ -1,6 +1,7 @@
 // The matrix playground: type small matrices, see every step of scaled dot-product attention
 // (POST /api/playground), recomputed as you type. Presets are the lectures' worked examples.
 import { CONFIG, SCALE, esc, plotFont } from "../plot.js";
+import { showSlides } from "../panels/slides.js";
 
 /** Every matrix the form can hold: [name, label, shape hint]. */
 const MATRICES = [
@@ -153,6 +154,7 @@ class PlaygroundView {
     const note = $("pg-note");
     note.textContent = name ? this.presets[name].note : "";
     note.hidden = !name;
+    showSlides($("pg-slides"), name);
   }
 
   fillForm(args) {

@@ -3,6 +3,8 @@
 import * as keys from "../keys.js";
 import { usable } from "../models.js";
 import { CONFIG, SCALE, esc, plotFont } from "../plot.js";
+import { RopePanel } from "../panels/rope.js";
+import { showSlides } from "../panels/slides.js";
 
 const KINDS = ["sinusoidal", "integer", "binary", "rotary", "learned"];
 const DEFAULTS = { kind: "sinusoidal", d: 64, n: 10000, positions: 50, k: 3, pos: 0 };
@@ -12,6 +14,7 @@ const PRESETS = {
   "pos-robot": ROBOT,
   "pos-paper": { kind: "sinusoidal", d: 512, n: 10000, positions: 100, k: 5, pos: 0, dims: null, preset: null },
   "pos-bits": { kind: "binary", d: 8, n: 10000, positions: 64, k: 3, pos: 0, dims: [4, 5, 6, 7], preset: null },
+  "pos-d50": { kind: "sinusoidal", d: 50, n: 10000, positions: 4, k: 1, pos: 0, dims: [0, 1, 2, 3], preset: "pe_d50" },
 };
 const LIMITS = { d: [2, 512], positions: [1, 512], k: [0, 512] };
 const TABLE_ROWS = 12, TABLE_COLS = 8, ROT_ROWS = 16, ROT_BLOCKS = 8, FULL_MATRIX = 16;
@@ -39,6 +42,8 @@ class PositionsView {
     if (!this.learned.length) $("pos-kind").querySelector('option[value="learned"]').disabled = true;
     this.s = { ...DEFAULTS, model: this.learned[0]?.id || null, rmodel: null, dims: null, preset: null };
     this.bind();
+    this.rope = new RopePanel(this.rotary);
+    this.rope.load();
     window.addEventListener("presentation", () => { if (this.res) this.render(); });
     keys.register("positions", [
       { keys: ["r"], label: "The “I am a Robot” table (d = 4, n = 100)", fn: () => $("pos-robot").click() },
@@ -62,7 +67,7 @@ class PositionsView {
     if (u.model && this.learned.some((m) => m.id === u.model)) s.model = u.model;
     s.rmodel = this.rotary.some((m) => m.id === u.rmodel) ? u.rmodel : null;
     s.dims = u.dims ? u.dims.split(",").map(Number).filter((j) => Number.isInteger(j) && j >= 0) : s.dims;
-    s.preset = u.preset === "robot" ? "robot" : null;
+    s.preset = ["robot", "pe_d50"].includes(u.preset) ? u.preset : null;
     this.s = s;
     this.controls();
     await this.load();
@@ -219,6 +224,16 @@ class PositionsView {
   }
 
   render() {
+    const d50 = this.s.preset === "pe_d50" && this.res.kind === "sinusoidal" && this.res.d === 50;
+    if (d50 !== this.slidesShown) { this.slidesShown = d50; showSlides($("pos-slides"), d50 ? "pe_d50" : null); }
+    $("pos-heatmap-cap").textContent = "One row per position, one column per dimension: " + {
+      sinusoidal: "the vector added to the token embedding at that position.",
+      integer: "the vector that would be added to the token embedding (the position itself in every column).",
+      binary: "the position's bits, a vector that would be added to the token embedding.",
+      rotary: "the cos and sin of the angle pos · θ_i by which pair i of q and k is rotated inside attention. Nothing is " +
+        "added to the token embedding: a rotary model rotates the queries and keys instead (see the RoPE demo below).",
+      learned: "the model's trained position embedding, added to the token embedding at that position.",
+    }[this.res.kind];
     this.renderHeatmap();
     this.renderSimilarity();
     this.renderCurves();

@@ -18,6 +18,11 @@ const STEPS = [
   { short: "Σ w·v", title: "Weighted sum of the values" },
   { short: "concat", title: "Concatenate the heads" },
   { short: "W_O", title: "Output projection W_O" },
+  { short: "x + out", title: "Add: the residual connection", block: true },
+  { short: "norm", title: "Norm", block: true },
+  { short: "FFN", title: "Feed-forward layer", block: true },
+  { short: "block out", title: "The block's output", block: true },
+  { short: "BN vs LN", title: "Batch norm vs layer norm", block: true },
 ];
 const ACCENT = "#3b4cca", GREY = "#9aa1ad", HIGHLIGHT = "#f59e0b";
 
@@ -216,10 +221,149 @@ class StepsView {
     }
     $("steps-title").textContent = `${this.step + 1}. ${STEPS[this.step].title}`;
     const f = new Figures(r);
+    if (STEPS[this.step].block) {
+      const b = this.blockFor(r);
+      if (!b) { f.finish(); return; }
+      if (b.error) {
+        text("steps-formula", "");
+        text("steps-explain", b.error);
+        f.finish();
+        return;
+      }
+      $("steps-title").textContent = `${this.step + 1}. ${this.blockTitle(b)}`;
+      [this.renderResidual, this.renderNorm, this.renderFfn, this.renderBlockOut, this.renderAxes][this.step - 9].call(this, r, b, f);
+      f.finish();
+      this.current = f.exportInfo(`attnscope_${r.model}_L${r.layer + 1}_q${r.query + 1}_step${this.step + 1}`);
+      return;
+    }
     [this.renderX, this.renderQKV, this.renderScores, this.renderScaled, this.renderMask, this.renderSoftmax,
       this.renderZ, this.renderConcat, this.renderOut][this.step].call(this, r, f);
     f.finish();
     this.current = f.exportInfo(`attnscope_${r.model}_${r.block}_L${r.layer + 1}_H${r.head + 1}_q${r.query + 1}_step${this.step + 1}`);
+  }
+
+  // ------------------------------------------------------------------ after attention: POST /api/block-steps
+
+  /** The block steps of the current model, layer and token (fetched once, then re-render); null while loading. */
+  blockFor(r) {
+    const body = { model: r.model, text: r.text, layer: r.layer, query: r.query };
+    if (r.block !== (this.model?.blocks || [r.block])[0]) {
+      return { error: `Add & Norm and the feed-forward step are shown for the first block of ${r.model} ` +
+        `(${(this.model?.blocks || [])[0]}); choose it above. The ${r.block} block's sublayers follow the same pattern.` };
+    }
+    const key = JSON.stringify(body);
+    this.blocks = this.blocks || new Map();
+    if (this.blocks.has(key)) return this.blocks.get(key);
+    this.blocks.set(key, null);
+    setStatus("Running the rest of the layer…", true);
+    this.api("/api/block-steps", body).then((b) => {
+      this.blocks.set(key, b);
+    }).catch((err) => {
+      this.blocks.set(key, { error: err.detail || String(err) });
+    }).finally(() => { if (this.res === r) this.render(); });
+    return null;
+  }
+
+  blockTitle(b) {
+    const rms = b.norm1.kind === "rmsnorm";
+    return [`Add: the residual connection (x + out)`,
+      rms ? "Norm: RMSNorm before the feed-forward layer (pre-norm)" : "Add & Norm: layer normalisation",
+      `Feed-forward layer (${b.family === "llama" ? "SwiGLU" : b.activation.toUpperCase()})`,
+      b.placement === "post" ? "Add & Norm again: the block's output" : "Add again: the block's output",
+      "Batch norm vs layer norm: which axis each normalises over"][this.step - 9];
+  }
+
+  renderResidual(r, b, f) {
+    const tok = quote(r.query_tokens[r.query]);
+    text("steps-formula", `r = x + out      (${b.d_model} numbers, added element by element)`);
+    const pre = b.placement === "pre"
+      ? ` In this ${b.family === "llama" ? "LLaMA-family" : ""} model x is the residual stream itself; attention read ` +
+        `RMSNorm(x) (step 1's numbers: x / rms(x) · γ, rms = ${fmt(b.attn_in.std, 3)}), but what is added back is x, not its normalised copy.`
+      : "";
+    text("steps-explain", `The attention output of ${tok} is added to the vector that went in: the residual connection. ` +
+      `The layer only has to learn a change to x, and gradients flow straight through the addition.${pre}`);
+    f.strip("a", b.residual, "x + out", `r = x + out of ${tok}`);
+    f.strip("b", b.x, "x", `x — the layer's input${b.placement === "pre" ? " (residual stream)" : ""}`);
+    f.strip("c", b.out, "out", "out — attention after W_O (step 9)");
+  }
+
+  renderNorm(r, b, f) {
+    const n = b.norm1, tok = quote(r.query_tokens[r.query]);
+    if (n.kind === "rmsnorm") {
+      text("steps-formula", `n = r / rms(r) · γ      rms(r) = √(mean(r²) + ε) = ${fmt(n.std, 4)}      (ε = ${n.eps.toExponential(0)}; no μ, no β)`);
+      text("steps-explain", `${r.model} normalises with RMSNorm, before the sublayer (pre-norm): each token's vector is divided ` +
+        `by its root-mean-square and scaled by the learned γ (post_attention_layernorm). Unlike LayerNorm it does not subtract ` +
+        `the mean μ and has no shift β. The sum r itself stays in the residual stream.`);
+    } else {
+      text("steps-formula", `h = (r − μ) / σ · γ + β      μ = ${fmt(n.mean, 4)}   σ = √(var(r) + ε) = ${fmt(n.std, 4)}   (ε = ${n.eps.toExponential(0)})`);
+      text("steps-explain", `Layer normalisation after the addition (post-LN, the lecture's "Add & Norm"): the ${b.d_model} ` +
+        `numbers of ${tok} are shifted by their mean μ and divided by their standard deviation σ, so they have mean 0 and ` +
+        `variance 1, then scaled by the learned γ and shifted by the learned β — one γ and β per dimension, the model's own.`);
+    }
+    f.strip("a", n.output, n.kind === "rmsnorm" ? "n" : "h", `${n.kind === "rmsnorm" ? "RMSNorm" : "LayerNorm"}(r) of ${tok}`);
+    if (n.beta) {
+      f.strip("b", n.gamma, "γ", "γ — learned scale, one per dimension");
+      f.strip("c", n.beta, "β", "β — learned shift, one per dimension");
+    } else {
+      f.strip("b", n.normalized, "r/rms", "r / rms(r), before γ");
+      f.strip("c", n.gamma, "γ", "γ — learned scale, one per dimension");
+    }
+  }
+
+  renderFfn(r, b, f) {
+    const tok = quote(r.query_tokens[r.query]);
+    const s = b.ffn_shapes;
+    if (b.family === "llama") {
+      text("steps-formula", `ffn = (SiLU(n · W_gate) ⊙ (n · W_up)) · W_down      W_gate, W_up: ${s.W_gate.join(" × ")}   W_down: ${s.W_down.join(" × ")}`);
+      text("steps-explain", `The feed-forward layer works on each token alone. SwiGLU: two matrices take the ${b.d_model} numbers up ` +
+        `to ${b.d_ff}; SiLU(g) = g·σ(g) of the first gates the second, element by element; W_down brings them back to ${b.d_model}.`);
+      f.strip("a", b.ffn_out, "ffn", `ffn of ${tok} — back to ${b.d_model} numbers`);
+      f.strip("b", b.ffn_pre, "gate", `n · W_gate — ${b.d_ff} numbers`);
+      f.strip("c", b.ffn_act, "act", `SiLU(gate) ⊙ up — ${b.d_ff} numbers`);
+    } else {
+      const act = b.activation === "gelu" ? "GELU" : "ReLU";
+      text("steps-formula", `ffn = ${act}(h · W_1 + b_1) · W_2 + b_2      W_1: ${s.W_1.join(" × ")}   W_2: ${s.W_2.join(" × ")}`);
+      const zero = b.ffn_act.filter((v) => v === 0).length;
+      text("steps-explain", `The feed-forward layer works on each token alone: W_1 takes the ${b.d_model} numbers up to ${b.d_ff}, ` +
+        `${act} ${act === "ReLU" ? `sets the negative ones to 0 (${zero} of ${b.d_ff} here)` : "keeps the positive ones and squashes the negative ones towards 0"}, ` +
+        `W_2 brings them back to ${b.d_model}.`);
+      f.strip("a", b.ffn_out, "ffn", `ffn of ${tok} — back to ${b.d_model} numbers`);
+      f.strip("b", b.ffn_pre, "pre", `h · W_1 + b_1 — ${b.d_ff} numbers`);
+      f.strip("c", b.ffn_act, act, `${act}(…) — ${b.d_ff} numbers`);
+    }
+  }
+
+  renderBlockOut(r, b, f) {
+    const tok = quote(r.query_tokens[r.query]);
+    const last = r.layer === (this.model?.layers ?? 0) - 1;
+    const check = `The model's own output of layer ${r.layer + 1} for ${tok} differs from this by at most ${b.max_diff.toExponential(1)}.`;
+    if (b.placement === "post") {
+      const n = b.norm2;
+      text("steps-formula", `y = LayerNorm(h + ffn)      μ = ${fmt(n.mean, 4)}   σ = ${fmt(n.std, 4)}`);
+      text("steps-explain", `Add & Norm again: the feed-forward output is added to its input h and normalised with a second ` +
+        `LayerNorm (its own γ and β). y is ${tok}'s vector after layer ${r.layer + 1}: the x of the next layer. ${check}`);
+    } else {
+      text("steps-formula", "y = r + ffn      (no norm after: the next layer's RMSNorm comes first)");
+      text("steps-explain", `Add again: the feed-forward output is added to the residual stream r. y is ${tok}'s vector after ` +
+        `layer ${r.layer + 1}, the x of the next layer.${last ? " After the last layer the model applies one final RMSNorm before the output head." : ""} ${check}`);
+    }
+    f.strip("a", b.block_out, "y", `y — ${tok} after layer ${r.layer + 1} (computed here)`);
+    f.strip("b", b.model_out, "model", `the model's own hidden state after layer ${r.layer + 1}`, { wide: true });
+  }
+
+  renderAxes(r, b, f) {
+    const ax = b.norm_axes;
+    const toks = r.query_tokens, cols = ax.input[0].length;
+    text("steps-formula", "layer norm: each token (row) over its features      batch norm: each feature (column) over the batch");
+    text("steps-explain", `The same numbers (x + out of layer ${r.layer + 1}, every token, the first ${cols} of ${b.d_model} features) normalised two ways. ` +
+      `Layer norm makes every row mean 0, variance 1, one token at a time, so it works for any sentence length and a batch of one: ` +
+      `transformers use it. Batch norm makes every column mean 0, variance 1 across the tokens (here standing in for a batch): ` +
+      `a token's result depends on the others. (Statistics over these ${cols} features only; the model's LayerNorm uses all ${b.d_model}.)`);
+    f.matrix("a", ax.input, toks, r.query_special, `x + out — ${toks.length} tokens × ${cols} features`, { wide: true });
+    f.matrix("b", ax.layer_norm, toks, r.query_special, "layer norm: every row → mean 0, var 1");
+    f.matrix("c", ax.batch_norm, toks, r.query_special, "batch norm: every column → mean 0, var 1");
+    f.caption("b", `μ per token: ${ax.layer_mean.slice(0, 4).map((v) => fmt(v, 2)).join(", ")}${toks.length > 4 ? ", …" : ""}`);
+    f.caption("c", `μ per feature: ${ax.batch_mean.slice(0, 4).map((v) => fmt(v, 2)).join(", ")}${cols > 4 ? ", …" : ""}`);
   }
 
   // ------------------------------------------------------------------ the nine steps
@@ -227,10 +371,25 @@ class StepsView {
   renderX(r, f) {
     const i = r.query, tok = quote(r.query_tokens[i]);
     text("steps-formula", `x = X[${i + 1}]   — the row of ${tok} in X (${r.query_tokens.length} tokens × d_model = ${r.d_model} numbers)`);
-    const where = r.layer === 0
-      ? "X is what enters the attention of layer 1: each token's embedding combined with its position."
-      : `X is what enters the attention of layer ${r.layer + 1}: each token's vector after the ${r.layer} earlier ` +
-        `layer${r.layer > 1 ? "s" : ""} (the residual stream).`;
+    const info = this.all.find((m) => m.id === r.model) || {};
+    const kind = info.positional;
+    let where;
+    if (kind === "rotary") {
+      // LLaMA-family: pre-norm, no position added; RoPE rotates q and k in step 2
+      where = (r.layer === 0
+        ? "X is what enters the attention of layer 1: each token's embedding, normalised by RMSNorm (divided by its " +
+          "root-mean-square, times the learned γ). No position is added to it: this model rotates q and k by their " +
+          "positions instead (RoPE, step 2)."
+        : `X is what enters the attention of layer ${r.layer + 1}: each token's vector after the ${r.layer} earlier ` +
+          `layer${r.layer > 1 ? "s" : ""} (the residual stream), normalised by RMSNorm. No position is in it: RoPE rotates q and k (step 2).`);
+    } else {
+      const how = { learned: "plus its learned position embedding (then LayerNorm)",
+        sinusoidal: "plus its sinusoidal positional encoding" }[kind] || "combined with its position";
+      where = r.layer === 0
+        ? `X is what enters the attention of layer 1: each token's embedding ${how}.`
+        : `X is what enters the attention of layer ${r.layer + 1}: each token's vector after the ${r.layer} earlier ` +
+          `layer${r.layer > 1 ? "s" : ""} (the residual stream).`;
+    }
     const cross = r.block === "cross"
       ? " In cross-attention X holds the decoder's vectors (one per target token); the keys and values come from the encoder's output." : "";
     text("steps-explain", `${where}${cross} The query token ${tok} is row ${i + 1}; hover a cell to read a number.`);
@@ -298,8 +457,11 @@ class StepsView {
     text("steps-formula", "weight_j = e^(masked_j) / Σ_k e^(masked_k)        e^(−∞) = 0, and the weights add up to 1");
     const order = r.weights.map((w, j) => [w, j]).sort((a, b) => b[0] - a[0]);
     const top = order.slice(0, 2).map(([w, j]) => `${quote(r.key_tokens[j])} (${w < 0.0005 ? "≈ 0" : fmt(w, 3)})`).join(", then ");
+    const sink = order[0][1] === 0 && r.key_tokens.length > 1
+      ? ` The top key is the first token: first-token “attention sinks” are common (heads park weight there when nothing ` +
+        `else fits), and they do not mean ${quote(r.query_tokens[r.query])} refers to it.` : "";
     text("steps-explain", `${quote(r.query_tokens[r.query])} attends most to ${top}. These are the numbers in row ` +
-      `${quote(r.query_tokens[r.query])} of the attention heatmap; together they add up to ${fmt(sum(r.weights), 3)}.`);
+      `${quote(r.query_tokens[r.query])} of the attention heatmap; together they add up to ${fmt(sum(r.weights), 3)}.${sink}`);
     f.bars("a", r.weights, "weight", "attention weights (softmax)", { masked: r.masked, digits: 3, zeroBased: true });
   }
 

@@ -1,0 +1,41 @@
+"""KV-cache sizes of a model under multi-head, grouped-query and multi-query attention."""
+
+from typing import Literal
+
+from fastapi import APIRouter, Query
+
+from app.api.deps import RegistryDep
+from app.inspect import kv_cache
+
+router = APIRouter(prefix="/api", tags=["generation"])
+
+
+@router.get("/kv-cache", summary="KV-cache bytes per token and for N tokens: multi-head vs grouped-query vs multi-query.")
+def kv_cache_sizes(
+    registry: RegistryDep,
+    model: str = Query(max_length=64, description="a model id"),
+    tokens: int = Query(1024, description=f"N, the tokens in the cache (0 to {kv_cache.MAX_TOKENS:,})"),
+    dtype: Literal["float32", "float16", "bfloat16", "int8"] = Query(
+        "float32", description="what each cached number is stored as (the app runs models in float32)"),
+) -> dict:
+    """KV-cache bytes per token and for N tokens: multi-head vs grouped-query vs multi-query.
+
+    bytes/token = 2 (K and V) x layers x kv_heads x d_head x bytes per number, with the model's own
+    layers and d_head; ``variants`` lists the same model with kv_heads = heads (multi-head), its own
+    kv_heads (grouped-query, when it has them) and kv_heads = 1 (multi-query). ``kind`` says which the
+    model is. For the textbook encoder-decoder ``layers`` is its decoder's (the cached self-attention).
+    """
+    info = registry.get(model).info
+    layers = info.layers
+    v = kv_cache.variants(layers, info.heads, info.kv_heads, info.d_head, tokens, dtype)
+    note = None
+    if info.kind == "encoder":
+        note = (f"{model} is an encoder: it reads the whole text at once and generates nothing, so it keeps no "
+                "KV cache. The sizes are what a decoder of the same shape would cache.")
+    elif info.kind == "encoder-decoder":
+        note = (f"{model}'s decoder caches its self-attention K and V per generated word; the cross-attention K and V "
+                "of the source are computed once and kept too (not counted here).")
+    return {"model": model, "kind": kv_cache.model_kind(info.heads, info.kv_heads), "model_kind": info.kind,
+            "layers": layers, "heads": info.heads, "kv_heads": info.kv_heads, "d_head": info.d_head,
+            "dtype": dtype, "bytes_per_value": kv_cache.DTYPE_BYTES[dtype], "tokens": tokens,
+            "variants": [x.to_dict() for x in v], "note": note}

@@ -1,0 +1,71 @@
+"""The same text through each model's tokenizer: pieces and ids side by side (WordPiece vs BPE)."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.api.deps import RegistryDep, SettingsDep, checked_text
+from app.inspect.adapters.hf import tokenize
+
+router = APIRouter(prefix="/api", tags=["embeddings"])
+
+WHY = {
+    "WordPiece": "WordPiece keeps whole words that are in its vocabulary and splits the others into the longest known "
+                 "pieces; '##' marks a piece that continues the word before it.",
+    "BPE": "Byte-pair encoding builds its vocabulary by merging the most frequent pairs of symbols; a rare word stays "
+           "in several pieces. 'Ġ' marks a piece that starts with a space.",
+    "Unigram": "Unigram keeps the split with the highest probability under its piece model; '▁' marks a space.",
+}
+
+
+class TokenizeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(description="the text to tokenise")
+    models: list[str] | None = Field(default=None, max_length=8,
+                                     description="model ids; default: every loaded model with a subword tokenizer")
+
+
+def _words(text: str, offsets: list, pieces: list[str]) -> list[dict]:
+    """Each whitespace-separated word of ``text`` with the pieces whose offsets fall inside it."""
+    out = []
+    for m in re.finditer(r"\S+", text):
+        inside = [p for p, o in zip(pieces, offsets) if o is not None and o[0] < m.end() and o[1] > m.start()]
+        out.append({"word": m.group(), "pieces": inside})
+    return out
+
+
+@router.post("/tokenize", summary="The same text through each model's tokenizer: pieces and ids side by side.")
+def tokenize_route(req: TokenizeRequest, registry: RegistryDep, settings: SettingsDep) -> dict:
+    """The same text through each model's tokenizer: pieces and ids side by side.
+
+    Per model: ``algorithm`` (WordPiece, BPE, ...), ``pieces`` (as the tokenizer writes them: ``##ing``,
+    ``Ġthe``), ``tokens`` (display text), ``ids``, ``special``, ``words`` (each word with its pieces; a word
+    in more than one piece was split) and ``why`` (one line on why words split).
+    """
+    ids = req.models
+    if ids is None:
+        ids = [i for i, status in registry.status().items() if status == "loaded"]
+    out = []
+    for mid in ids:
+        adapter = registry.get(mid)
+        tok = getattr(adapter, "tokenizer", None)
+        backend = getattr(tok, "backend_tokenizer", None)
+        if backend is None:
+            if req.models is not None:
+                raise ValueError(f"{mid} has no subword tokenizer (it splits on words); choose minilm or smollm2")
+            continue
+        text = checked_text(req.text, adapter, settings)
+        _, toks = tokenize(tok, text)
+        pieces = tok.convert_ids_to_tokens(toks.ids)
+        algo = type(backend.model).__name__
+        words = _words(text, toks.offsets, pieces)
+        out.append({"model": mid, "name": adapter.info.name, "algorithm": algo, "pieces": pieces, "tokens": toks.text,
+                    "ids": toks.ids, "special": toks.special, "words": words,
+                    "split_words": sum(len(w["pieces"]) > 1 for w in words), "why": WHY.get(algo, "")})
+    if not out:
+        raise ValueError("no loaded model has a subword tokenizer yet; try again when minilm or smollm2 has loaded")
+    return {"text": req.text, "tokenizers": out}
