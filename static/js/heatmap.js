@@ -92,10 +92,12 @@ const yieldToPaint = () => new Promise((resolve) => setTimeout(resolve, 0));
  * Every head as a thumbnail, drawn layer by layer: the first layer is on screen before the next is pooled.
  * `layer(l)` returns (or resolves to) {flat, offset: (h) => start of head h}. `host.dataset.drawn` counts the
  * heads drawn so far. Returns {canvases: [l][h], cursor(l, h), done: Promise} and calls onPick(l, h) on a click.
- * opts: {L, H, rows, cols, layer, px (thumbnail size in CSS pixels), fit, onPick, cursor: [l, h], colour}
+ * opts: {L, H, rows, cols, layer, px (thumbnail size in CSS pixels), fit, onPick, cursor: [l, h], colour,
+ *        rowLabel: (l) => text}
  */
 export function grid(host, opts) {
   const { L, H, rows, cols, px = 64, fit = false, onPick = null, colour = "inherit" } = opts;
+  const rowLabel = opts.rowLabel || ((l) => `L${l + 1}`);
   const gap = Math.max(3, Math.round(px * 0.12));
   const cells = Math.max(8, Math.min(rows, cols, Math.round(px * (globalThis.devicePixelRatio || 1))));
   host.replaceChildren();
@@ -106,7 +108,7 @@ export function grid(host, opts) {
   for (let h = 0; h < H; h++) box.append(el("span", { textAlign: "center" }, `H${h + 1}`));
   const canvases = [];
   for (let l = 0; l < L; l++) {
-    box.append(el("span", { textAlign: "right", paddingRight: "4px" }, `L${l + 1}`));
+    box.append(el("span", { textAlign: "right", paddingRight: "4px" }, rowLabel(l)));
     canvases.push([]);
     for (let h = 0; h < H; h++) {
       const c = el("canvas", { width: `${px}px`, height: `${px}px`, imageRendering: "pixelated", display: "block",
