@@ -163,6 +163,8 @@ export function heatmap(host, opts) {
   const W = left + cols * cell + 4, Hh = top + rows * cell + 4;
   const dpr = globalThis.devicePixelRatio || 1;
   const canvas = el("canvas", { width: `${W}px`, height: `${Hh}px`, display: "block" });
+  Object.assign(canvas.dataset, { left, top, cell, rows, cols }); // where the cells are, in CSS pixels
+  canvas.className = "attnscope-heatmap";
   canvas.width = Math.round(W * dpr);
   canvas.height = Math.round(Hh * dpr);
   const ctx = canvas.getContext("2d");
