@@ -51,7 +51,10 @@ export function pool(flat, offset, rows, cols, cells) {
   }
   for (let bi = 0; bi < R; bi++) {
     const n = Math.min(r, rows - bi * r); // query rows in this block
-    for (let bj = 0; bj < C; bj++) z[bi * C + bj] = (mx[bi * C + bj] + sum[bi * C + bj] / n) / 2;
+    for (let bj = 0; bj < C; bj++) {
+      const widen = c / Math.min(c, cols - bj * c); // a last, narrower key block: mass per full block width
+      z[bi * C + bj] = (mx[bi * C + bj] + Math.min(1, (sum[bi * C + bj] / n) * widen)) / 2;
+    }
   }
   return { z, R, C };
 }
@@ -99,7 +102,8 @@ export function grid(host, opts) {
   const { L, H, rows, cols, px = 64, fit = false, onPick = null, colour = "inherit" } = opts;
   const rowLabel = opts.rowLabel || ((l) => `L${l + 1}`);
   const gap = Math.max(3, Math.round(px * 0.12));
-  const cells = Math.max(8, Math.min(rows, cols, Math.round(px * (globalThis.devicePixelRatio || 1))));
+  // at most one cell per two device pixels: a one-token line ([CLS] sink, diagonal) stays two pixels wide
+  const cells = Math.max(8, Math.min(rows, cols, Math.round((px * (globalThis.devicePixelRatio || 1)) / 2)));
   host.replaceChildren();
   host.dataset.drawn = "0";
   const box = el("div", { display: "grid", gridTemplateColumns: `auto repeat(${H}, ${px}px)`, gap: `${gap}px`,
