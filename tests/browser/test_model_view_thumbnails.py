@@ -99,3 +99,26 @@ def test_510_tokens_of_minilm_draw_layer_by_layer(page):
     assert (lum.std(axis=(1, 2)) > 1).sum() >= 60  # structure, not the flat dark squares of block averaging
     shot(page, "model-view-510.png", full_page=True)
     assert page.errors == []
+
+
+def test_model_view_exports_png_svg_csv_json(page, tmp_path):
+    import xml.etree.ElementTree as ET
+
+    page.goto(f"{page.base}/?view=model&model=minilm&text=The+animal+didn%27t+cross+the+street")
+    page.wait_for_selector("#mv-fig[data-drawn='72']", timeout=60_000)
+    files = {}
+    for kind in ("png", "svg", "csv", "json"):
+        with page.expect_download() as dl:
+            page.click(f"#mv-fig + .export-bar button[data-export={kind}]")
+        files[kind] = tmp_path / dl.value.suggested_filename
+        dl.value.save_as(files[kind])
+        assert dl.value.suggested_filename.startswith("attnscope_minilm_encoder_all_heads")
+    assert files["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and files["png"].stat().st_size > 5000
+    assert ET.fromstring(files["svg"].read_text()).tag.endswith("svg")
+    lines = files["csv"].read_text().splitlines()
+    assert lines[0] == "layer,head,query_index,query,key_index,key,weight" and len(lines) == 1 + 72 * 10 * 10
+    data = json.loads(files["json"].read_text())
+    w = np.array(data["weights"])
+    assert data["shape"] == [6, 12, 10, 10] and w.shape == (6, 12, 10, 10)
+    np.testing.assert_allclose(w.sum(-1), 1, atol=5e-3)
+    assert page.errors == []
