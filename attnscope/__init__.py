@@ -18,8 +18,10 @@ from __future__ import annotations
 from attnscope._bertviz import head_view, model_view
 from attnscope._html import VIEWS, View
 from attnscope._trace import Trace, trace
+from app.inspect.trace import AttentionBlock, Tokens
 
-__all__ = ["show", "trace", "head_view", "model_view", "Trace", "View", "VIEWS", "example_model"]
+__all__ = ["show", "trace", "head_view", "model_view", "Trace", "View", "VIEWS", "example_model", "AttentionBlock",
+           "Tokens"]
 
 
 def _display(view: View):

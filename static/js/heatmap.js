@@ -90,6 +90,7 @@ function el(tag, style = {}, text) {
 }
 
 const yieldToPaint = () => new Promise((resolve) => setTimeout(resolve, 0));
+const latest = new WeakMap(); // host -> the grid drawn last into it: an older, slower one stops drawing
 
 /**
  * Every head as a thumbnail, drawn layer by layer: the first layer is on screen before the next is pooled.
@@ -133,10 +134,13 @@ export function grid(host, opts) {
     }));
   };
   if (opts.cursor) cursor(...opts.cursor);
+  const token = {};
+  latest.set(host, token);
   const done = (async () => {
     let drawn = 0;
     for (let l = 0; l < L; l++) {
       const { flat, offset } = await opts.layer(l);
+      if (latest.get(host) !== token) return; // replaced by a newer grid while this layer was on its way
       for (let h = 0; h < H; h++) {
         thumbnail(canvases[l][h], flat, offset(h), rows, cols, { cells, fit });
         host.dataset.drawn = String(++drawn);

@@ -115,7 +115,7 @@ class ModelView {
       layers.forEach((p) => p.catch(() => {})); // awaited (and reported) by render
       data = { key, res: first.res, L, H, Tq, Tk, layers };
       this.cache.set(key, data);
-      if (this.cache.size > 4) this.cache.delete(this.cache.keys().next().value);
+      if (this.cache.size > 2) this.cache.delete(this.cache.keys().next().value); // 75 MB each at 510 tokens
     }
     this.data = data;
     const { res, L, H, Tq, Tk } = data;
