@@ -15,10 +15,10 @@ The names in ``__all__`` are the stable public API; ``app`` is the server's pack
 
 from __future__ import annotations
 
+from app.inspect.trace import AttentionBlock, Tokens
 from attnscope._bertviz import head_view, model_view
 from attnscope._html import VIEWS, View
 from attnscope._trace import Trace, trace
-from app.inspect.trace import AttentionBlock, Tokens
 
 __all__ = ["show", "trace", "head_view", "model_view", "Trace", "View", "VIEWS", "example_model", "AttentionBlock",
            "Tokens"]
