@@ -168,7 +168,7 @@ export function heatmap(host, opts) {
   probe.font = font;
   const widest = (toks) => toks.reduce((m, t, i) => (i % step ? m : Math.max(m, probe.measureText(short(t)).width)), 0);
   const left = Math.ceil(widest(q)) + 8, top = Math.ceil(widest(k) * 0.75) + 14;
-  const W = left + cols * cell + 4, Hh = top + rows * cell + 4;
+  const W = left + cols * cell + top, Hh = top + rows * cell + 4; // the last key label leans right, by ~top
   const dpr = globalThis.devicePixelRatio || 1;
   const canvas = el("canvas", { width: `${W}px`, height: `${Hh}px`, display: "block" });
   Object.assign(canvas.dataset, { left, top, cell, rows, cols }); // where the cells are, in CSS pixels

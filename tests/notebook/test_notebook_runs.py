@@ -70,7 +70,7 @@ def outputs_page(nb) -> str:
                 parts.append(f"<div class='output'>{data['text/html']}</div>")
             elif "text/plain" in data:
                 parts.append(f"<pre class='output'>{html.escape(data['text/plain'])}</pre>")
-            elif out.output_type == "stream":
+            elif out.output_type == "stream" and out.name == "stdout":  # stderr: transformers' progress bars
                 parts.append(f"<pre class='output'>{html.escape(out.text)}</pre>")
             elif out.output_type == "error":
                 parts.append(f"<pre class='output error'>{html.escape(out.ename + ': ' + out.evalue)}</pre>")
@@ -148,7 +148,10 @@ def test_the_notebook_runs_and_draws_offline_in_chromium(executed, browser):
         assert re.search(r"weight (\d\.\d{3})", text) and abs(float(re.search(r"weight (\d\.\d{3})", text)[1]) - w) < 6e-4
         assert data["blocks"][0]["q"][i] == "cross" and data["blocks"][0]["k"][j] == "animal"
         assert text.startswith("cross → animal")
-        shot(pg, "notebook.png", full_page=True)
+        shot(pg, "notebook-full.png", full_page=True)
+        pg.evaluate("window.scrollTo(0, document.querySelector('.attnscope-output').getBoundingClientRect().top"
+                    " + window.scrollY - 130)")
+        shot(pg, "notebook.png")  # the README's picture: the first screen
     finally:
         ctx.close()
     assert blocked == []
