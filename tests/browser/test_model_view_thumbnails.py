@@ -30,22 +30,28 @@ def fake_attention(t: int):
     heads = synthetic_heads(t)
     tokens = ["[CLS]"] + [f"w{i}" for i in range(t - 2)] + ["[SEP]"]
 
+    body = json.dumps({  # one answer for every layer (the view reads only the shape, tokens and weights)
+        "model": "minilm", "text": f"synthetic {t}", "block": "encoder", "layer": 0,
+        "tokens": tokens, "query_tokens": tokens, "key_tokens": tokens, "query_special": [False] * t,
+        "key_special": [False] * t, "shape": list(heads.shape), "format": "f16",
+        "weights": base64.b64encode(heads.astype("<f2").tobytes()).decode(),
+    })
+
     def handle(route):
-        body = json.loads(route.request.post_data)
-        route.fulfill(status=200, content_type="application/json", body=json.dumps({
-            "model": "minilm", "text": body["text"], "block": "encoder", "layer": body.get("layer"),
-            "tokens": tokens, "query_tokens": tokens, "key_tokens": tokens, "query_special": [False] * t,
-            "key_special": [False] * t, "shape": list(heads.shape), "format": "f16",
-            "weights": base64.b64encode(heads.astype("<f2").tobytes()).decode(),
-        }))
+        route.fulfill(status=200, content_type="application/json", body=body)
     return handle
 
 
 def thumbnails(page) -> np.ndarray:
-    """The pixels of every drawn thumbnail: (72, R, C, 3) uint8, as the page drew them."""
-    data = page.evaluate("""() => [...document.querySelectorAll('#mv-fig canvas')].map(c => ({w: c.width, h: c.height,
-        px: Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)}))""")
-    return np.stack([np.array(d["px"], dtype=np.uint8).reshape(d["h"], d["w"], 4)[..., :3] for d in data])
+    """The pixels of every drawn thumbnail: (72, R, C, 3) uint8, as the page drew them (sent back as base64)."""
+    size, b64 = page.evaluate("""() => {
+        const cs = [...document.querySelectorAll('#mv-fig canvas')], w = cs[0].width, h = cs[0].height;
+        const out = new Uint8Array(cs.length * w * h * 3);
+        cs.forEach((c, n) => { const d = c.getContext('2d').getImageData(0, 0, w, h).data;
+          for (let i = 0; i < w * h; i++) for (let k = 0; k < 3; k++) out[(n * w * h + i) * 3 + k] = d[4 * i + k]; });
+        let s = ''; for (let i = 0; i < out.length; i += 8192) s += String.fromCharCode(...out.subarray(i, i + 8192));
+        return [[cs.length, h, w], btoa(s)]; }""")
+    return np.frombuffer(base64.b64decode(b64), dtype=np.uint8).reshape(*size, 3)
 
 
 @pytest.mark.parametrize("t", [32, 510])
