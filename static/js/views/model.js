@@ -101,7 +101,7 @@ class ModelView {
       msg.status("Running the model…", true);
       let first;
       try {
-        first = await this.fetchLayer(body, 0, ctl.signal); // runs the model; the server caches the trace
+        first = await this.api("/api/attention", { ...body, layer: 0 }, { signal: ctl.signal }); // runs the model
       } catch (err) {
         if (err.name === "AbortError") return;
         msg.status("");
@@ -109,11 +109,13 @@ class ModelView {
         return;
       }
       const L = m.layers; // every block of today's models has the model's layer count
-      const [H, Tq, Tk] = first.res.shape;
-      const layers = [Promise.resolve(first)];
-      for (let l = 1; l < L; l++) layers.push(this.fetchLayer(body, l, ctl.signal));
+      const [H, Tq, Tk] = first.shape;
+      // the trace is cached on the server now: ask for the other layers before decoding the first
+      const rest = [];
+      for (let l = 1; l < L; l++) rest.push(this.fetchLayer(body, l, ctl.signal));
+      const layers = [Promise.resolve({ res: first, flat: decodeF16(first.weights) }), ...rest];
       layers.forEach((p) => p.catch(() => {})); // awaited (and reported) by render
-      data = { key, res: first.res, L, H, Tq, Tk, layers };
+      data = { key, res: first, L, H, Tq, Tk, layers };
       this.cache.set(key, data);
       if (this.cache.size > 2) this.cache.delete(this.cache.keys().next().value); // 75 MB each at 510 tokens
     }
