@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 import subprocess
 import sys
@@ -32,7 +33,7 @@ def kernel_name() -> str:
 
 
 @pytest.fixture(scope="session")
-def executed(kernel_name, tmp_path_factory, monkeypatch_session):
+def executed(kernel_name, tmp_path_factory):
     """docs/notebook.ipynb executed with nbclient in a scratch directory: (notebook, directory)."""
     import nbformat
     from nbclient import NotebookClient
@@ -40,18 +41,10 @@ def executed(kernel_name, tmp_path_factory, monkeypatch_session):
     nb = nbformat.read(NOTEBOOK, as_version=4)
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), "commit the notebook without outputs"
     work = tmp_path_factory.mktemp("notebook")
-    monkeypatch_session.setenv("PYTHONPATH", str(ROOT))  # the kernel imports this checkout's attnscope and app
-    monkeypatch_session.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch_session.setenv("TRANSFORMERS_OFFLINE", "1")
-    NotebookClient(nb, kernel_name=kernel_name, timeout=300, resources={"metadata": {"path": str(work)}}).execute()
+    # the kernel imports this checkout's attnscope and app, offline
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    NotebookClient(nb, kernel_name=kernel_name, timeout=300, resources={"metadata": {"path": str(work)}}).execute(env=env)
     return nb, work
-
-
-@pytest.fixture(scope="session")
-def monkeypatch_session():
-    mp = pytest.MonkeyPatch()
-    yield mp
-    mp.undo()
 
 
 def outputs_page(nb) -> str:
