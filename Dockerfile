@@ -13,6 +13,7 @@ RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
 
 COPY pyproject.toml README.md ./
 COPY app ./app
+COPY attnscope ./attnscope
 COPY static ./static
 COPY templates ./templates
 COPY models ./models

@@ -12,6 +12,20 @@ function download(name, text, type) {
   setTimeout(() => URL.revokeObjectURL(url), 1000);
 }
 
+function save(name, url) {
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+}
+
+function svgOf({ url, width, height }) {
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}"><image href="${url}" `
+    + `width="${width}" height="${height}"/></svg>`;
+}
+
 function csvCell(v) {
   const s = v === null || v === undefined ? "" : String(v);
   return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
@@ -40,13 +54,16 @@ export function exportBar(figure, info) {
     b.className = "small";
     b.textContent = label;
     b.dataset.export = label.toLowerCase();
-    b.addEventListener("click", () => { const i = info(); if (i) fn(i); });
+    b.addEventListener("click", async () => { const i = await info(); if (i) fn(i); }); // info() may be async
     bar.append(b);
   };
-  make("PNG", (i) => Plotly.downloadImage(figure, { format: "png", filename: i.name, scale: 2,
-    width: figure.clientWidth, height: figure.clientHeight }));
-  make("SVG", (i) => Plotly.downloadImage(figure, { format: "svg", filename: i.name,
-    width: figure.clientWidth, height: figure.clientHeight }));
+  // canvas figures (the model view) give `image()` -> {url, width, height}: a PNG, also wrapped in an SVG
+  make("PNG", (i) => (i.image ? save(`${i.name}.png`, i.image().url)
+    : Plotly.downloadImage(figure, { format: "png", filename: i.name, scale: 2,
+      width: figure.clientWidth, height: figure.clientHeight })));
+  make("SVG", (i) => (i.image ? download(`${i.name}.svg`, svgOf(i.image()), "image/svg+xml")
+    : Plotly.downloadImage(figure, { format: "svg", filename: i.name,
+      width: figure.clientWidth, height: figure.clientHeight })));
   make("CSV", (i) => download(`${i.name}.csv`, i.csv, "text/csv"));
   make("JSON", (i) => download(`${i.name}.json`, JSON.stringify(i.json, null, 1), "application/json"));
   figure.after(bar);

@@ -37,9 +37,9 @@ def click_plot(page, div: str, x: float, y: float) -> None:
 def test_model_view_shows_72_heads_fast_and_a_click_opens_one(page, base):
     words = " ".join(["the cat sat on the mat and looked at the dog"] * 6)  # 66 words -> 64+ tokens with [CLS]/[SEP]
     long_text = " ".join(words.split()[:62])
-    open_view(page, base, "view=model&model=minilm&text=" + long_text.replace(" ", "+"), "#mv-fig .nsewdrag")
+    open_view(page, base, "view=model&model=minilm&text=" + long_text.replace(" ", "+"), "#mv-fig[data-drawn='72']")
     page.wait_for_function("() => document.getElementById('mv-fig').dataset.ms")
-    n, ms = page.evaluate("() => [document.getElementById('mv-fig').data.length, +document.getElementById('mv-fig').dataset.ms]")
+    n, ms = page.evaluate("() => [document.querySelectorAll('#mv-fig canvas').length, +document.getElementById('mv-fig').dataset.ms]")
     assert n == 72
     assert "64 × 64 tokens" in page.text_content("#mv-status")
     print(f"model view: 72 heads at 64 tokens painted {ms} ms after the request started")
@@ -47,10 +47,10 @@ def test_model_view_shows_72_heads_fast_and_a_click_opens_one(page, base):
     page.fill("#mv-text", SENTENCE)
     page.click("#mv-form button[type=submit]")
     page.wait_for_function("() => document.querySelector('#mv-status').textContent.includes('15 × 15 tokens')")
-    page.wait_for_timeout(300)
+    page.wait_for_selector("#mv-fig[data-drawn='72']")
     assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")  # fits the panel
     shot(page, "model-view.png", full_page=True)
-    click_plot(page, "mv-fig", 5 + 0.43, 2 + 0.43)  # layer 3, head 6 (0-based 2, 5)
+    page.click("#mv-fig canvas[data-layer='2'][data-head='5']")  # layer 3, head 6 (0-based 2, 5)
     page.wait_for_function("() => !document.querySelector('section[data-view=attention]').hidden")
     page.wait_for_function("() => document.querySelector('#head').value === '5' && document.querySelector('#layer').value === '2'")
     page.wait_for_function("() => document.querySelector('#status').textContent.includes('layer 3')", timeout=60_000)

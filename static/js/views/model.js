@@ -1,13 +1,16 @@
-// The model view: every layer x head as a thumbnail, all in ONE Plotly figure (one heatmap trace per head,
-// tiled on one pair of axes: fast even for 270 heads). One /api/attention call, float16, all layers.
+// The model view: every layer x head as a canvas thumbnail (static/js/heatmap.js, the renderer the notebook
+// shares). Layers are fetched and drawn one at a time: the first layer runs the model and is on screen while the
+// others (cached on the server by then) arrive. Thumbnails are peak-keeping pools with a square-root colour scale,
+// so a diagonal, a previous-token line and a [CLS] sink stay apart at 510 tokens. `#mv-fig[data-drawn]` counts
+// the heads drawn so far.
 import { usable } from "../models.js";
 import { decodeF16, matrix } from "../api.js";
 import { $, blockOptions, ensureCss, fill, fillModels, fitText, messages, range } from "../analysis.js";
 import { exportBar } from "../export.js";
+import { grid } from "../heatmap.js";
 import * as keys from "../keys.js";
-import { CONFIG, SCALE, downsample, fontColor } from "../plot.js";
+import { fontColor } from "../plot.js";
 
-const GAP = 0.14; // space between thumbnails, in thumbnail widths
 const msg = messages("mv");
 
 /** View contract: mount(ctx) once, then show(state) on every visit or URL change. */
@@ -22,10 +25,11 @@ class ModelView {
     Object.defineProperty(this, "models", { get: () => usable(models) }); // the live list: models finish loading later
     this.state = state;
     this.api = api;
-    this.data = null; // {res, L, H, Tq, Tk, flat}
+    this.data = null; // {key, model, text, block, L, H, Tq, Tk, q, k, layers: [Promise<{res, flat}>]}
     this.cursor = [0, 0];
     this.pending = null;
     this.cache = new Map();
+    this.drawing = null;
     fillModels($("mv-model"), models);
     this.onModel();
     $("mv-form").addEventListener("submit", (e) => { e.preventDefault(); this.save(true); this.load(); });
@@ -74,6 +78,12 @@ class ModelView {
       block: $("mv-block-field").hidden ? null : $("mv-block").value }, { push });
   }
 
+  /** One layer of attention: {res, flat} with res.shape = [H, Tq, Tk]. */
+  async fetchLayer(body, layer, signal) {
+    const res = await this.api("/api/attention", { ...body, layer }, { signal });
+    return { res, flat: decodeF16(res.weights) };
+  }
+
   async load() {
     const m = this.model;
     if (!m) { msg.error("No model is available."); return; }
@@ -82,85 +92,68 @@ class ModelView {
     const key = JSON.stringify(body);
     msg.error("");
     const t0 = performance.now();
-    let res = this.cache.get(key);
-    if (!res) {
+    $("mv-fig").dataset.drawn = "0";
+    delete $("mv-fig").dataset.ms;
+    let data = this.cache.get(key);
+    if (!data) {
       if (this.pending) this.pending.abort();
-      this.pending = new AbortController();
+      const ctl = this.pending = new AbortController();
       msg.status("Running the model…", true);
+      let first;
       try {
-        res = await this.api("/api/attention", body, { signal: this.pending.signal });
+        first = await this.api("/api/attention", { ...body, layer: 0 }, { signal: ctl.signal }); // runs the model
       } catch (err) {
         if (err.name === "AbortError") return;
         msg.status("");
         msg.error(err.detail || String(err));
         return;
       }
-      this.cache.set(key, res);
-      if (this.cache.size > 8) this.cache.delete(this.cache.keys().next().value);
+      const L = m.layers; // every block of today's models has the model's layer count
+      const [H, Tq, Tk] = first.shape;
+      // the trace is cached on the server now: ask for the other layers before decoding the first
+      const rest = [];
+      for (let l = 1; l < L; l++) rest.push(this.fetchLayer(body, l, ctl.signal));
+      const layers = [Promise.resolve({ res: first, flat: decodeF16(first.weights) }), ...rest];
+      layers.forEach((p) => p.catch(() => {})); // awaited (and reported) by render
+      data = { key, res: first, L, H, Tq, Tk, layers };
+      this.cache.set(key, data);
+      if (this.cache.size > 2) this.cache.delete(this.cache.keys().next().value); // 75 MB each at 510 tokens
     }
-    const [L, H, Tq, Tk] = res.shape;
-    this.data = { res, L, H, Tq, Tk, flat: decodeF16(res.weights) };
+    this.data = data;
+    const { res, L, H, Tq, Tk } = data;
     this.cursor = [Math.min(this.cursor[0], L - 1), Math.min(this.cursor[1], H - 1)];
-    await this.render();
-    const ms = Math.round(performance.now() - t0);
-    $("mv-fig").dataset.ms = String(ms);
     msg.status(`${res.model} · ${res.block} · ${L} layers × ${H} heads = ${L * H} heads · ${Tq} × ${Tk} tokens`);
+    try {
+      await this.render();
+    } catch (err) {
+      if (err.name === "AbortError") return;
+      this.cache.delete(key);
+      msg.error(err.detail || String(err));
+      return;
+    }
+    if (this.data !== data) return;
+    $("mv-fig").dataset.ms = String(Math.round(performance.now() - t0));
   }
 
-  /** Thumbnail of head (l, h): (rows, cols) at most `cells` per side, block-averaged. */
-  tile(l, h, cells) {
-    const { flat, H, Tq, Tk } = this.data;
-    return downsample(matrix(flat, (l * H + h) * Tq * Tk, Tq, Tk), cells);
+  /** Thumbnail size in CSS pixels: the grid fills the panel, at most 120 px a thumbnail. */
+  thumbPx(L, H) {
+    const width = Math.max(400, $("mv-fig").clientWidth || 1200);
+    return Math.floor(Math.max(28, Math.min(120, (width - 60) / (H * 1.13), 1800 / L)));
   }
 
   async render() {
-    if (!this.data) return;
-    const { res, L, H, Tq, Tk } = this.data;
-    const el = $("mv-fig");
-    const width = Math.max(400, el.clientWidth || 1200);
-    const margin = { t: 40, l: 46, r: 12, b: 12 };
-    const px = Math.max(28, Math.min(120, (width - margin.l - margin.r - 2) / (H + GAP), 1800 / L)); // one thumbnail, in pixels
-    const cells = Math.max(8, Math.min(64, Math.floor(px), Math.floor(Math.sqrt(300000 / (L * H)))));
-    const fit = $("mv-fit").checked;
-    const traces = [];
-    for (let l = 0; l < L; l++) {
-      for (let h = 0; h < H; h++) {
-        const z = this.tile(l, h, cells);
-        const rows = z.length, cols = z[0].length;
-        const dx = (1 - GAP) / cols, dy = (1 - GAP) / rows;
-        let zmax = 1;
-        if (fit) { zmax = 0; for (const r of z) for (const v of r) if (v > zmax) zmax = v; zmax = zmax || 1; }
-        traces.push({
-          type: "heatmap", z, x0: h + dx / 2, dx, y0: l + dy / 2, dy, zmin: 0, zmax, colorscale: SCALE,
-          showscale: false, hovertemplate: `layer ${l + 1} · head ${h + 1}<br>click to open<extra></extra>`,
-          name: `L${l + 1} H${h + 1}`,
-        });
-      }
-    }
-    const mid = (1 - GAP) / 2;
-    const [cl, ch] = this.cursor;
-    const layout = {
-      xaxis: { range: [-GAP, H], tickvals: range(H).map((h) => h + mid), ticktext: range(H).map((h) => `H${h + 1}`),
-        side: "top", showgrid: false, zeroline: false, fixedrange: true, ticks: "" },
-      yaxis: { range: [L, -GAP], tickvals: range(L).map((l) => l + mid), ticktext: range(L).map((l) => `L${l + 1}`),
-        showgrid: false, zeroline: false, fixedrange: true, ticks: "" },
-      width: Math.round(px * (H + GAP) + margin.l + margin.r), height: Math.round(px * (L + GAP) + margin.t + margin.b),
-      margin, paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
-      font: { color: fontColor(), size: H > 16 ? 10 : 12 },
-      shapes: [{ type: "rect", xref: "x", yref: "y", x0: ch - GAP / 3, x1: ch + 1 - GAP * 2 / 3,
-        y0: cl - GAP / 3, y1: cl + 1 - GAP * 2 / 3, line: { color: "#f59e0b", width: 3 } }],
-      hovermode: "closest",
+    const data = this.data;
+    if (!data) return;
+    const { res, L, H, Tq, Tk, layers } = data;
+    const fig = $("mv-fig");
+    const layer = async (l) => {
+      const { flat } = await layers[l];
+      return { flat, offset: (h) => h * Tq * Tk };
     };
-    await Plotly.react(el, traces, layout, { ...CONFIG, responsive: false, toImageButtonOptions: {
-      ...CONFIG.toImageButtonOptions, filename: this.fileName() } });
-    el.setAttribute("aria-label", `Every head of ${res.model}: ${L} layers by ${H} heads, ${Tq} by ${Tk} tokens each`);
-    if (!el.dataset.bound) {
-      el.dataset.bound = "1";
-      el.on("plotly_click", (ev) => {
-        const n = ev.points[0].curveNumber;
-        this.open(Math.floor(n / this.data.H), n % this.data.H);
-      });
-    }
+    this.drawing = grid(fig, { L, H, rows: Tq, cols: Tk, layer, px: this.thumbPx(L, H), fit: $("mv-fit").checked,
+      cursor: this.cursor, colour: fontColor(), onPick: (l, h) => this.open(l, h) });
+    fig.setAttribute("aria-label", `Every head of ${res.model}: ${L} layers by ${H} heads, ${Tq} by ${Tk} tokens each`);
+    await this.drawing.done;
   }
 
   fileName() {
@@ -173,8 +166,7 @@ class ModelView {
     const { L, H } = this.data;
     this.cursor = [(this.cursor[0] + dl + L) % L, (this.cursor[1] + dh + H) % H];
     const [l, h] = this.cursor;
-    Plotly.relayout($("mv-fig"), { "shapes[0].x0": h - GAP / 3, "shapes[0].x1": h + 1 - GAP * 2 / 3,
-      "shapes[0].y0": l - GAP / 3, "shapes[0].y1": l + 1 - GAP * 2 / 3 });
+    this.drawing?.cursor(l, h);
     msg.status(`layer ${l + 1} · head ${h + 1} — Enter opens it`);
   }
 
@@ -186,18 +178,37 @@ class ModelView {
       target: res.block === "encoder" ? null : this.target });
   }
 
-  exportInfo() {
+  /** The drawn grid as one PNG data URL (the thumbnails as drawn, on a white background, with labels). */
+  png() {
+    const cv = this.drawing.canvases, L = cv.length, H = cv[0].length, s = 96, g = 10, m = 40;
+    const out = document.createElement("canvas");
+    out.width = m + H * (s + g);
+    out.height = m + L * (s + g);
+    const ctx = out.getContext("2d");
+    ctx.fillStyle = "#fff";
+    ctx.fillRect(0, 0, out.width, out.height);
+    ctx.imageSmoothingEnabled = false;
+    ctx.fillStyle = "#1d2330";
+    ctx.font = "13px sans-serif";
+    for (let l = 0; l < L; l++) ctx.fillText(`L${l + 1}`, 6, m + l * (s + g) + s / 2);
+    for (let h = 0; h < H; h++) ctx.fillText(`H${h + 1}`, m + h * (s + g) + s / 2 - 10, 24);
+    cv.forEach((row, l) => row.forEach((c, h) => ctx.drawImage(c, m + h * (s + g), m + l * (s + g), s, s)));
+    return { url: out.toDataURL("image/png"), width: out.width, height: out.height };
+  }
+
+  async exportInfo() {
     if (!this.data) return null;
-    const { res, L, H, Tq, Tk, flat } = this.data;
+    const { res, L, H, Tq, Tk, layers } = this.data;
+    const flats = (await Promise.all(layers)).map((x) => x.flat);
     const lines = ["layer,head,query_index,query,key_index,key,weight"];
     const cell = (s) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
     for (let l = 0; l < L; l++) for (let h = 0; h < H; h++) for (let i = 0; i < Tq; i++) for (let j = 0; j < Tk; j++) {
-      const w = flat[((l * H + h) * Tq + i) * Tk + j];
+      const w = flats[l][(h * Tq + i) * Tk + j];
       lines.push(`${l + 1},${h + 1},${i},${cell(res.query_tokens[i])},${j},${cell(res.key_tokens[j])},${+w.toFixed(5)}`);
     }
-    const weights = range(L).map((l) => range(H).map((h) => matrix(flat, (l * H + h) * Tq * Tk, Tq, Tk)));
-    return { name: this.fileName(), csv: lines.join("\n") + "\n",
-      json: { model: res.model, text: res.text, block: res.block, shape: res.shape, query_tokens: res.query_tokens,
+    const weights = range(L).map((l) => range(H).map((h) => matrix(flats[l], h * Tq * Tk, Tq, Tk)));
+    return { name: this.fileName(), csv: lines.join("\n") + "\n", image: () => this.png(),
+      json: { model: res.model, text: res.text, block: res.block, shape: [L, H, Tq, Tk], query_tokens: res.query_tokens,
         key_tokens: res.key_tokens, weights } };
   }
 }

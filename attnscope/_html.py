@@ -1,0 +1,162 @@
+"""Inline figures: the data of a view, quantised and embedded, plus the page's own canvas renderer.
+
+An output is one ``<div>`` with a unique id, the data as ``<script type="application/json">`` and one classic
+``<script>`` holding ``static/js/heatmap.js`` (the renderer the page's model view uses) and
+``static/js/notebook.js`` (the thin notebook host). No plotly, no require.js, no CDN: it draws offline in
+Jupyter (classic and Lab), VS Code, Colab and in a saved file.
+
+Weights travel as ``round(255 * w)`` bytes (exact to 1/510), zlib-deflated and base64-encoded: MiniLM's six
+layers at 64 tokens are ~0.3 MB of bytes before deflate, where JSON of nested floats (what bertviz embeds) is
+13 MB.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import re
+import uuid
+import zlib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+VIEWS = ("attention", "model", "heads", "steps")
+_JS_DIRS = (Path(__file__).resolve().parents[1] / "static" / "js",)  # the checkout / editable install / image
+
+
+def js_source(name: str) -> str:
+    """``static/js/<name>`` as a classic-script fragment: ``export`` keywords stripped; imports are refused."""
+    return _js_source(name)
+
+
+@lru_cache(maxsize=None)
+def _js_source(name: str) -> str:
+    for d in _JS_DIRS:
+        path = d / name
+        if path.is_file():
+            src = path.read_text(encoding="utf-8")
+            break
+    else:
+        raise FileNotFoundError(f"attnscope needs static/js/{name}; looked in {', '.join(map(str, _JS_DIRS))}")
+    if re.search(r"^\s*import\b", src, re.M):
+        raise RuntimeError(f"static/js/{name} imports modules: a notebook output cannot load them")
+    return re.sub(r"^export (?=(async )?function|const|let|class)", "", src, flags=re.M)
+
+
+def pack(a: np.ndarray, dtype: str = "u8") -> dict:
+    """An array as {dtype, shape, deflate, b64}: ``u8`` is round(255 a) for a in [0, 1]; ``f32`` is exact."""
+    a = np.asarray(a)
+    if dtype == "u8":
+        raw = np.rint(np.clip(a, 0.0, 1.0) * 255).astype(np.uint8).tobytes()
+    elif dtype == "f32":
+        raw = np.ascontiguousarray(a, dtype="<f4").tobytes()
+    else:
+        raise ValueError(f"unknown dtype {dtype!r}")
+    return {"dtype": dtype, "shape": list(a.shape), "deflate": True,
+            "b64": base64.b64encode(zlib.compress(raw, 6)).decode("ascii")}
+
+
+def unpack(d: dict) -> np.ndarray:
+    """The inverse of :func:`pack` (u8 back to weights in [0, 1])."""
+    raw = zlib.decompress(base64.b64decode(d["b64"])) if d["deflate"] else base64.b64decode(d["b64"])
+    if d["dtype"] == "u8":
+        return (np.frombuffer(raw, dtype=np.uint8).astype(np.float32) / 255).reshape(d["shape"])
+    return np.frombuffer(raw, dtype="<f4").reshape(d["shape"])
+
+
+def block_payload(name: str, weights: np.ndarray, q_tokens, k_tokens, q_special=None, k_special=None) -> dict:
+    """One block group: weights (layers, heads, Tq, Tk) in [0, 1] and the tokens on each axis."""
+    w = np.asarray(weights, dtype=np.float32)
+    if w.ndim != 4:
+        raise ValueError(f"{name} attention must be (layers, heads, query, key); got shape {w.shape}")
+    L, H, Tq, Tk = w.shape
+    if len(q_tokens) != Tq or len(k_tokens) != Tk:
+        raise ValueError(f"{name} attention is {Tq} x {Tk} tokens but {len(q_tokens)} x {len(k_tokens)} tokens "
+                         "were given")
+    return {"name": name, "L": L, "H": H, "Tq": Tq, "Tk": Tk, "q": [str(t) for t in q_tokens],
+            "k": [str(t) for t in k_tokens], "qs": list(q_special or [False] * Tq),
+            "ks": list(k_special or [False] * Tk), "weights": pack(w)}
+
+
+def blocks_from_trace(core) -> list[dict]:
+    """Every block group of a core Trace as payloads."""
+    out = []
+    for group in core.blocks:
+        qt, kt = core.query_key_tokens(group)
+        out.append(block_payload(group, core.weights(group), qt.text, kt.text, qt.special, kt.special))
+    return out
+
+
+def steps_from_trace(core, group: str, layer: int) -> dict:
+    """The scaled scores of every head of one layer (masked keys are -inf), for the steps view."""
+    b = core.block(group, layer)
+    return {"block": group, "layer": layer, "d_head": int(b.q.shape[-1]), "scale": float(b.scale),
+            "scaled": pack(b.scaled(), "f32")}
+
+
+@dataclass
+class View:
+    """An inline AttnScope figure: Jupyter, VS Code and Colab display it; :meth:`save_html` writes it to a file."""
+
+    blocks: list[dict]
+    view: str = "attention"
+    layer: int = 0
+    head: int = 0
+    block: str | None = None
+    title: str = ""
+    divider: int | None = None
+    steps: dict | None = None
+
+    def __post_init__(self):
+        if self.view not in VIEWS:
+            raise ValueError(f"unknown view {self.view!r}; expected one of {', '.join(VIEWS)}")
+        if self.view == "steps" and self.steps is None:
+            raise ValueError("the steps view needs Q and K: use attnscope.show(model, tokenizer, text, view='steps')")
+        first = next((b for b in self.blocks if b["name"] == self.block), self.blocks[0])
+        if not 0 <= self.layer < first["L"]:
+            raise ValueError(f"layer {self.layer} is out of range: the model has layers 0 to {first['L'] - 1}")
+        if not 0 <= self.head < first["H"]:
+            raise ValueError(f"head {self.head} is out of range: the model has heads 0 to {first['H'] - 1}")
+
+    def data(self) -> dict:
+        return {"view": self.view, "title": self.title, "blocks": self.blocks, "block": self.block or "",
+                "layer": self.layer, "head": self.head, "divider": self.divider, "steps": self.steps}
+
+    def html(self) -> str:
+        """The output fragment: a uniquely named div, its data, and the renderer."""
+        uid = "attnscope-" + uuid.uuid4().hex[:12]
+        payload = json.dumps(self.data(), separators=(",", ":"))
+        payload = payload.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+        script = (
+            "(async () => {\n" + js_source("heatmap.js") + "\n" + js_source("notebook.js") + "\n"
+            f"const root = document.getElementById({json.dumps(uid)});\n"
+            f"const data = JSON.parse(document.getElementById({json.dumps(uid + '-data')}).textContent);\n"
+            "try { await mountNotebook(root, data); }\n"
+            "catch (err) { root.dataset.error = String(err); root.textContent = 'AttnScope could not draw: ' + err; }\n"
+            "})();"
+        )
+        return (
+            f'<div id="{uid}" class="attnscope-output" data-view="{html.escape(self.view)}" '
+            'style="font:13px/1.4 system-ui,sans-serif;color:inherit;overflow-x:auto">'
+            "AttnScope: loading the figure (needs JavaScript: trust the notebook if nothing appears)</div>\n"
+            f'<script type="application/json" id="{uid}-data">{payload}</script>\n'
+            f"<script>{script}</script>\n"
+        )
+
+    def _repr_html_(self) -> str:
+        return self.html()
+
+    def save_html(self, path: str | Path) -> Path:
+        """One self-contained HTML file that opens offline in any current browser."""
+        path = Path(path)
+        title = html.escape(self.title or "AttnScope")
+        path.write_text(
+            "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{title}</title></head>\n<body style=\"margin:1.5rem;color:#1d2330\">\n{self.html()}</body></html>\n",
+            encoding="utf-8",
+        )
+        return path
