@@ -162,9 +162,15 @@ def _next_token(adapter: Adapter, text: str, block: str, pairs) -> Ablation:
 def _pooled(adapter: Adapter, text: str, block: str, pairs) -> Ablation:
     inputs, tokens = _inputs(adapter, text)
     model = adapter.model.eval()
+
+    def last_hidden() -> torch.Tensor:  # (T, d); a model with a task head (…ForSequenceClassification) too
+        out = model(**inputs, output_hidden_states=True)
+        last = getattr(out, "last_hidden_state", None)
+        return (last if last is not None else out.hidden_states[-1])[0]
+
     with torch.inference_mode():
-        h0 = model(**inputs).last_hidden_state[0]  # (T, d)
-        h1 = run_ablated(adapter, block, pairs, lambda: model(**inputs).last_hidden_state[0])  # (T, d)
+        h0 = last_hidden()  # (T, d)
+        h1 = run_ablated(adapter, block, pairs, last_hidden)  # (T, d)
     h0, h1 = h0.cpu().double(), h1.cpu().double()  # float64: identical outputs give a cosine of exactly 1
     p0, p1 = h0.mean(0), h1.mean(0)  # (d,)
     cos = torch.nn.functional.cosine_similarity(p0, p1, dim=0)

@@ -40,8 +40,9 @@ _IMPORT_LOCK = threading.Lock()
 _HF_LOAD_LOCK = threading.Lock()
 #: transformers' lazy imports are not thread-safe: models loading on two threads at once fail with
 #: "cannot import name ...". Resolve every class the adapters use once, under a lock, first.
-_LAZY_NAMES = ("AutoConfig", "AutoModel", "AutoModelForCausalLM", "AutoModelForSeq2SeqLM", "AutoTokenizer",
-               "PreTrainedTokenizerFast", "BertModel", "BertConfig", "BertTokenizer", "BertTokenizerFast", "LlamaForCausalLM", "LlamaConfig",
+_LAZY_NAMES = ("AutoConfig", "AutoModel", "AutoModelForCausalLM", "AutoModelForSeq2SeqLM", "AutoModelForTextEncoding",
+               "AutoTokenizer", "PreTrainedTokenizerFast", "BertModel", "BertConfig", "BertTokenizer",
+               "BertTokenizerFast", "LlamaForCausalLM", "LlamaConfig",
                "LlamaTokenizer", "LlamaTokenizerFast", "GPT2LMHeadModel", "GPT2Config", "GPT2Tokenizer",
                "GPT2TokenizerFast")
 

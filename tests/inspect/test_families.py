@@ -287,3 +287,36 @@ def test_t5_with_a_deeper_decoder():
     np.testing.assert_allclose(block.x @ hw.w_q, block.q[1], atol=ATOL)
     with pytest.raises(ValueError, match="out of range"):
         adapter.head_weights("encoder", 2, 0)
+
+
+def test_encoder_halves_and_task_heads_wrap_too():
+    """T5EncoderModel (the encoder half alone) and a BERT with a classification head: parity, steps, ablation."""
+    import transformers
+
+    from app.inspect.ablate import ablate
+    from app.inspect.adapters import wrap
+
+    tok = ff.tiny_tokenizer()
+    t5 = transformers.T5Config(vocab_size=len(tok), d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
+                               relative_attention_num_buckets=8)
+    bert = transformers.BertConfig(vocab_size=len(tok), hidden_size=32, num_attention_heads=4, num_hidden_layers=2,
+                                   intermediate_size=64, max_position_embeddings=64, num_labels=3)
+    for cfg, cls, family in ((t5, transformers.T5EncoderModel, "t5"),
+                             (bert, transformers.BertForSequenceClassification, "bert")):
+        cfg._attn_implementation = "eager"
+        torch.manual_seed(0)
+        adapter = wrap(cls(cfg).eval(), tok, f"tiny-{family}-half")
+        info = adapter.info
+        assert (info.family, info.kind, info.blocks) == (family, "encoder", ("encoder",))
+        assert info.capabilities["steps"] and info.capabilities["ablate"] and not info.capabilities["generate"]
+        trace = adapter.trace(SOURCE)
+        ref = own(adapter, trace)["encoder"]
+        for i, block in enumerate(trace.blocks["encoder"]):
+            np.testing.assert_allclose(block.weights, ref[i][0].numpy(), atol=ATOL)
+            np.testing.assert_allclose(softmax(block.scaled()), block.weights, atol=ATOL)
+            hw = adapter.head_weights("encoder", i, 1)
+            np.testing.assert_allclose(block.x @ hw.w_q + (hw.b_q if hw.b_q is not None else 0), block.q[1],
+                                       atol=ATOL)
+        assert (trace.blocks["encoder"][0].bias is not None) == (family == "t5")  # T5's relative position bias
+        res = ablate(adapter, SOURCE, [[0, 0], [1, 2]])
+        assert res.kind == "encoder" and 0.0 < res.extra["cosine"] < 1.0  # the knocked-out heads changed it

@@ -69,6 +69,24 @@ def test_a_local_folder_loads_with_the_family_from_its_config(tmp_path):
     assert all(b.weights.dtype == np.float32 for g in trace.blocks.values() for b in g)
 
 
+def test_a_saved_t5_encoder_loads_as_an_encoder(tmp_path):
+    """A checkpoint of the encoder half alone (``T5EncoderModel``) loads as such: an encoder, not a seq2seq."""
+    import transformers
+
+    from app.core.config import ModelSpec
+    from app.inspect.registry import build_adapter
+
+    tok = ff.tiny_tokenizer()
+    cfg = transformers.T5Config(vocab_size=len(tok), d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
+                                relative_attention_num_buckets=8)
+    transformers.T5EncoderModel(cfg).save_pretrained(tmp_path / "t5enc")
+    tok.save_pretrained(tmp_path / "t5enc")
+    adapter = build_adapter(ModelSpec(id="t5enc", source=str(tmp_path / "t5enc")))
+    assert type(adapter.model).__name__ == "T5EncoderModel"
+    assert (adapter.info.family, adapter.info.kind, adapter.info.blocks) == ("t5", "encoder", ("encoder",))
+    assert adapter.info.capabilities["steps"] and not adapter.info.capabilities["seq2seq"]
+
+
 def test_trust_remote_code_is_never_set(tmp_path):
     """A config that asks for remote code (auto_map) is refused, not executed."""
     from app.inspect.adapters.loading import load_model

@@ -59,6 +59,9 @@ def resolve_block(adapter: Adapter, block: str | None) -> str:
 def steps(req: StepsRequest, registry: RegistryDep, settings: SettingsDep) -> dict:
     """Every intermediate of one head for one query token: x, q, k, v, scores to out."""
     adapter = registry.get(req.model)
+    if adapter.info.capabilities.get("steps") is False:  # e.g. Qwen3's q/k norms, Gemma 2's soft-capping
+        raise ValueError(f"Q/K/V step by step is not available for {req.model}: "
+                         f"{adapter.info.reasons.get('steps', 'its attention scores are not q·k/scale')}")
     text = checked_text(req.text, adapter, settings)
     block_name = resolve_block(adapter, req.block)
     heads = adapter.info.heads

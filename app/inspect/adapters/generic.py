@@ -28,6 +28,7 @@ from __future__ import annotations
 import inspect
 import sys
 from collections import defaultdict
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -132,7 +133,11 @@ class HFAdapter(Adapter):
         else:
             fam, known = family_for(cfg, type(model).__name__)
         if fam.kind == "encoder-decoder" and not getattr(cfg, "is_encoder_decoder", False):
-            raise ValueError(f"{model_id!r}: config says it is not an encoder-decoder but family {fam.name!r} is")
+            if not hasattr(model, "encoder") or hasattr(model, "decoder"):
+                raise ValueError(f"{model_id!r}: config says it is not an encoder-decoder but family {fam.name!r} is")
+            # the encoder half alone (T5EncoderModel): the family's encoder entries, as an encoder
+            fam = replace(fam, kind="encoder", layers={"encoder": fam.layers["encoder"]},
+                          attn={"encoder": fam.attn["encoder"]})
         self.fam, self.known = fam, known
         self.base = model.base_model
         heads = getattr(cfg, "num_attention_heads", None)
@@ -194,8 +199,6 @@ class HFAdapter(Adapter):
     # --- capabilities -------------------------------------------------------------
 
     def _with_capabilities(self, info: ModelInfo) -> ModelInfo:
-        from dataclasses import replace
-
         caps = dict.fromkeys(VIEWS, True)
         reasons: dict[str, str] = {}
         arch = type(self.model).__name__

@@ -27,8 +27,9 @@ def load_model(source: str, family: str | None = None, cache_dir: Path | None = 
                device: str = "cpu", dtype: str = "float32"):
     """(model, tokenizer) of ``source`` with eager attention, ``eval()``, on ``device`` in ``dtype``.
 
-    The model class follows the family: ``AutoModelForSeq2SeqLM`` for encoder-decoders,
-    ``AutoModelForCausalLM`` for decoders, ``AutoModel`` for encoders. ``trust_remote_code``
+    The model class follows the family: ``AutoModelForSeq2SeqLM`` for encoder-decoders (the encoder
+    half alone when the checkpoint is one, e.g. ``T5EncoderModel``), ``AutoModelForCausalLM`` for
+    decoders, ``AutoModel`` for encoders. ``trust_remote_code``
     is never set; the local Hugging Face cache is used offline (``HF_HUB_OFFLINE=1``).
     """
     from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForSeq2SeqLM
@@ -46,6 +47,11 @@ def load_model(source: str, family: str | None = None, cache_dir: Path | None = 
         config = AutoConfig.from_pretrained(source, local_files_only=offline, trust_remote_code=False)
         fam = FAMILIES[family] if family in FAMILIES else family_for(config)[0]
         auto = {"encoder-decoder": AutoModelForSeq2SeqLM, "decoder": AutoModelForCausalLM}.get(fam.kind, AutoModel)
+        if fam.kind == "encoder-decoder" and any(a.endswith("EncoderModel")
+                                                 for a in getattr(config, "architectures", None) or []):
+            from transformers import AutoModelForTextEncoding  # the encoder half alone (T5EncoderModel)
+
+            auto = AutoModelForTextEncoding
         model, tokenizer = load_pretrained(source, auto, dtype=DTYPES[dtype])
     model = model.to(device=dev, dtype=DTYPES[dtype])
     return model.eval(), tokenizer
