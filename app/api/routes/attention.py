@@ -1,4 +1,6 @@
-from fastapi import APIRouter
+import json
+
+from fastapi import APIRouter, Response
 
 from app.api.deps import RegistryDep, SettingsDep, checked_text
 from app.api.encode import encode
@@ -8,7 +10,7 @@ router = APIRouter(prefix="/api", tags=["attention"])
 
 
 @router.post("/attention", summary="Per-head attention weights of one layer (or all layers) for a sentence.")
-def attention(req: AttentionRequest, registry: RegistryDep, settings: SettingsDep) -> dict:
+def attention(req: AttentionRequest, registry: RegistryDep, settings: SettingsDep) -> Response:
     """Per-head attention weights of one layer (or all layers) for a sentence."""
     adapter = registry.get(req.model)
     text = checked_text(req.text, adapter, settings)
@@ -26,7 +28,7 @@ def attention(req: AttentionRequest, registry: RegistryDep, settings: SettingsDe
     predicts = None
     if block != "encoder" and trace.logits is not None:  # row i of a decoder predicts token i + 1
         predicts = adapter.output_tokens(trace.logits.argmax(-1).tolist())
-    return {
+    body = {
         "model": req.model,
         "text": text,
         "block": block,
@@ -44,3 +46,7 @@ def attention(req: AttentionRequest, registry: RegistryDep, settings: SettingsDe
         "format": req.format,
         "weights": encode(weights, req.format),
     }
+    # serialised once, here: the dict holds only str, int, None and lists, so FastAPI's encoder
+    # (which walks every element of the "json" format's nested lists) has nothing to convert
+    content = json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return Response(content.encode("utf-8"), media_type="application/json")
