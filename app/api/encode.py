@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import base64
+import sys
 
 import numpy as np
 
 
+def to_f16(a: np.ndarray) -> np.ndarray:
+    """``a`` as little-endian float16 in C order (torch converts ~10x faster than numpy's astype)."""
+    a = np.ascontiguousarray(a)
+    if a.dtype == np.float32 and a.size >= 4096 and sys.byteorder == "little":
+        import torch
+
+        return torch.from_numpy(a).to(torch.float16).numpy()
+    return np.ascontiguousarray(a, dtype="<f2")
+
+
 def f16_base64(a: np.ndarray) -> str:
     """Little-endian float16 bytes of ``a`` in C order, base64."""
-    return base64.b64encode(np.ascontiguousarray(a, dtype="<f2").tobytes()).decode("ascii")
+    return base64.b64encode(to_f16(a).tobytes()).decode("ascii")
 
 
 def u8_base64(a: np.ndarray) -> str:

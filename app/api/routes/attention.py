@@ -46,7 +46,21 @@ def attention(req: AttentionRequest, registry: RegistryDep, settings: SettingsDe
         "format": req.format,
         "weights": encode(weights, req.format),
     }
-    # serialised once, here: the dict holds only str, int, None and lists, so FastAPI's encoder
-    # (which walks every element of the "json" format's nested lists) has nothing to convert
-    content = json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    return Response(content.encode("utf-8"), media_type="application/json")
+    return json_response(body)
+
+
+def json_response(body: dict) -> Response:
+    """The answer serialised once, as bytes, with FastAPI's encoder skipped.
+
+    A compact format's weights are one base64 string of up to tens of megabytes; base64 needs no
+    JSON escaping, so it is spliced in as bytes rather than scanned again by ``json.dumps``.
+    """
+    weights = body["weights"]
+    if isinstance(weights, str):
+        head = json.dumps({**body, "weights": ""}, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        marker = '"weights":""'
+        i = head.rindex(marker) + len(marker) - 1
+        content = b"".join((head[:i].encode("utf-8"), weights.encode("ascii"), head[i:].encode("utf-8")))
+    else:
+        content = json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+    return Response(content, media_type="application/json")
