@@ -43,7 +43,7 @@ def text_of(n_tokens: int, base: str, salt: int) -> str:
 def main() -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "ATTNSCOPE_PRELOAD": '["minilm"]'}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_WAIT_POLICY": "PASSIVE", "ATTNSCOPE_PRELOAD": '["minilm"]'}
     server = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port),
                                "--log-level", "warning"], cwd=ROOT, env=env)
     try:
@@ -54,7 +54,7 @@ def main() -> None:
             except httpx.HTTPError:
                 time.sleep(0.2)
         print(f"machine: {platform.machine()}, {os.cpu_count()} cores; Chromium headless")
-        print(f"{'tokens':>6} {'page layer bytes':>15} {'nested JSON all layers':>22} {'ratio':>7} {'first paint ms':>14}")
+        print(f"{'tokens':>6} {'page layer bytes':>16} {'nested JSON all layers':>22} {'ratio':>7} {'first paint ms':>14}")
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
