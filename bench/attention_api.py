@@ -114,10 +114,15 @@ def main() -> None:
                 texts = [sentence(tok, n, rng) for _ in range(args.repeats)]
                 warm = sentence(tok, n, rng)
                 post(warm), bare(warm), post(warm, 1)
-                t_bare = median_ms(bare, texts)
-                t_api = median_ms(post, texts)
-                t_other = median_ms(lambda t: post(t, 1), texts)
-                print(f"{n:>6} {t_bare:>8.1f} {t_api:>8.1f} {t_api / t_bare:>6.2f} {t_other:>14.1f} {t_other / t_api:>9.2f}")
+                # interleaved, one text at a time (bare, then the request, then another layer), so the
+                # load of a shared machine drifts over all three alike; ratios are medians of the pairs
+                rows = []
+                for text in texts:
+                    rows.append((median_ms(bare, [text]), median_ms(post, [text]), median_ms(lambda t: post(t, 1), [text])))
+                t_bare, t_api, t_other = (statistics.median(col) for col in zip(*rows))
+                r_api = statistics.median(a / b for b, a, _ in rows)
+                r_other = statistics.median(o / a for _, a, o in rows)
+                print(f"{n:>6} {t_bare:>8.1f} {t_api:>8.1f} {r_api:>6.2f} {t_other:>14.1f} {r_other:>9.2f}")
             print("targets: http/bare <= 1.3 at 64 and 256 tokens; other layer / 1st <= 0.1")
             print(f"\n{'tokens':>6} {'json bytes':>12} {'f16 bytes':>11} {'u8 bytes':>11} {'bertviz HTML':>13} "
                   f"{'bertviz/u8':>10}")
