@@ -29,10 +29,15 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
-TEACHER = ["The animal didn't cross the street because it was too tired",
-           "Alice is wearing a jacket and she is freezing",
-           "I sat on the bank of the river"]
-FR = ["je suis étudiant", "le chat noir", "elle n'est pas grande"]
+#: the teacher's sentences, one set per phase, so the class does not find the serial phase's traces cached
+TEACHER = [["The animal didn't cross the street because it was too tired",
+            "Alice is wearing a jacket and she is freezing",
+            "I sat on the bank of the river"],
+           ["The trophy didn't fit in the suitcase because it was too big",
+            "My favorite fruit is apple",
+            "I deposited money at the bank"]]
+FR = [["je suis étudiant", "le chat noir", "elle n'est pas grande"],
+      ["nous avons un chien", "il est médecin", "je suis grand"]]
 WORDS = "students watched attention heads move across long sentences about rivers banks apples machines".split()
 
 
@@ -42,15 +47,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def student_requests(rng: random.Random, n: int) -> list[tuple[str, str, dict]]:
+def student_requests(rng: random.Random, n: int, phase: int) -> list[tuple[str, str, dict]]:
     """One student's clicks: (kind, path, body)."""
     out = []
     for _ in range(n):
         model = rng.choice(["minilm", "minilm", "textbook"])
         if model == "textbook":
-            text = rng.choice(FR)
+            text = rng.choice(FR[phase])
         elif rng.random() < 0.7:
-            text = rng.choice(TEACHER)
+            text = rng.choice(TEACHER[phase])
         else:
             text = " ".join(rng.choice(WORDS) for _ in range(rng.randint(5, 30)))
         layers, heads = (6, 12) if model == "minilm" else (2, 4)
@@ -98,12 +103,12 @@ async def main_async(args) -> int:
                     await asyncio.sleep(0.2)
             gen = {"model": "smollm2", "text": "Once upon a time", "max_new_tokens": 16}
             for m in ("minilm", "textbook"):
-                (await client.post("/api/attention", json={"model": m, "text": FR[0], "layer": 0}, timeout=600)).raise_for_status()
+                (await client.post("/api/attention", json={"model": m, "text": "je suis ici", "layer": 0}, timeout=600)).raise_for_status()
             (await client.post("/api/generate", json=gen, timeout=600)).raise_for_status()
             print(f"machine: {platform.machine()}, {os.cpu_count()} cores; server: uvicorn on 127.0.0.1")
 
             rng = random.Random(1)
-            serial = [r for _ in range(args.students) for r in student_requests(rng, args.per_student // 2)]
+            serial = [r for _ in range(args.students) for r in student_requests(rng, args.per_student // 2, 0)]
             lat_s: dict = {}
             err_s: list = []
             t0 = time.perf_counter()
@@ -113,7 +118,7 @@ async def main_async(args) -> int:
             serial_rps = len(serial) / t_serial
 
             rng = random.Random(2)
-            plans = [student_requests(rng, args.per_student) for _ in range(args.students)]
+            plans = [student_requests(rng, args.per_student, 1) for _ in range(args.students)]
             lat: dict = {}
             errors: list = []
             done = asyncio.Event()
