@@ -36,7 +36,9 @@ bench: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/attention_api.py
 	@test ! -f bench/decoder.py || HF_HUB_OFFLINE=1 $(BIN)/python bench/decoder.py
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/first_paint.py
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/model_view.py
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/load.py
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/classroom.py
 
 # The schemathesis fuzz test with many more examples than the suite's.
 fuzz: $(STAMP)

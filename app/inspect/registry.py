@@ -118,6 +118,15 @@ class TraceCache:
         return len(self._items)
 
 
+class _Flight:
+    """One forward pass in progress that callers asking for the same trace wait on."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.trace: Trace | None = None
+        self.error: BaseException | None = None
+
+
 class Registry:
     """Which models exist (the operator's settings), their adapters, and the trace cache."""
 
@@ -131,6 +140,10 @@ class Registry:
         self._bg_lock = threading.Lock()
         self._bg_thread: threading.Thread | None = None
         self.cache = TraceCache(settings.trace_cache_bytes)
+        self._flights: dict[tuple, _Flight] = {}
+        self._flights_lock = threading.Lock()
+        #: forward passes run by trace() (cache misses that led a flight); tests and benches read it
+        self.forward_passes = 0
 
     def ids(self) -> list[str]:
         return list(self.specs)
@@ -227,11 +240,36 @@ class Registry:
             return adapter
 
     def trace(self, model_id: str, text: str, target: str | None = None) -> Trace:
-        """The trace of ``text`` on ``model_id``, from the cache when it is there."""
+        """The trace of ``text`` on ``model_id``, from the cache when it is there.
+
+        Single flight: concurrent calls for the same uncached key share one forward pass; the
+        first caller runs the model, the others wait for its trace (or its exception).
+        """
         key = (model_id, text, target)
         hit = self.cache.get(key)
         if hit is not None:
             return hit
-        trace = self.get(model_id).trace(text, target)
-        self.cache.put(key, trace)
-        return trace
+        with self._flights_lock:
+            flight = self._flights.get(key)
+            leader = flight is None
+            if leader:
+                flight = self._flights[key] = _Flight()
+        if not leader:
+            flight.done.wait()
+            if flight.error is not None:
+                raise flight.error
+            return flight.trace
+        try:
+            adapter = self.get(model_id)
+            with self._flights_lock:
+                self.forward_passes += 1
+            flight.trace = adapter.trace(text, target)
+            self.cache.put(key, flight.trace)
+            return flight.trace
+        except BaseException as exc:
+            flight.error = exc
+            raise
+        finally:
+            with self._flights_lock:
+                del self._flights[key]
+            flight.done.set()

@@ -59,6 +59,22 @@ export function decodeF16(b64) {
   return out;
 }
 
+const U8_TABLE = Float32Array.from({ length: 256 }, (_, i) => i / 255);
+
+/** Base64 bytes of round(weight * 255) (the attention API's "u8" format) -> Float32Array in [0, 1]. */
+export function decodeU8(b64) {
+  const bin = atob(b64);
+  const n = bin.length;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = U8_TABLE[bin.charCodeAt(i)];
+  return out;
+}
+
+/** The weights of an attention answer in whichever compact format it came ("u8" or "f16"). */
+export function decodeWeights(res) {
+  return res.format === "u8" ? decodeU8(res.weights) : decodeF16(res.weights);
+}
+
 /** Rows of a row-major flat array: matrix(flat, offset, rows, cols) -> number[][] */
 export function matrix(flat, offset, rows, cols) {
   const m = new Array(rows);

@@ -144,3 +144,31 @@ def test_textbook_cross_attention_shows_source_against_produced_words(page):
     z = np.array(page.evaluate("() => document.getElementById('heatmap').data[0].z"))
     assert np.all(z[np.triu_indices(len(z), 1)] == 0)
     assert page.errors == []
+
+
+def test_the_page_asks_for_u8_and_draws_the_dequantised_weights(page, minilm):
+    page.goto(page.base + "/")
+    page.wait_for_selector("#heatmap .xtick text", timeout=60_000)
+    text = "My favorite fruit is apple"
+    with page.expect_request(lambda r: r.url.endswith("/api/attention")) as req:
+        show(page, text)
+    assert req.value.post_data_json["format"] == "u8"
+    page.select_option("#layer", "4")
+    page.wait_for_function("() => document.querySelector('#status').textContent.includes('layer 5')")
+    page.select_option("#head", "9")
+    shown = np.array(page.evaluate("() => document.getElementById('heatmap').data[0].z"), dtype=np.float32)
+    enc = minilm.tokenizer(text, return_tensors="pt")
+    with torch.inference_mode():
+        own = minilm.model(**enc, output_attentions=True).attentions[4][0, 9].float().numpy()
+    assert shown.shape == own.shape
+    assert np.abs(shown - own).max() <= 0.002
+    # the decoder itself: bytes 0, 1, 128 and 255 are 0, 1/255, 128/255 and 1
+    got = page.evaluate("""async () => {
+        const { decodeU8 } = await import('/static/js/api.js');
+        return Array.from(decodeU8(btoa(String.fromCharCode(0, 1, 128, 255))));
+    }""")
+    np.testing.assert_allclose(got, [0, 1 / 255, 128 / 255, 1], atol=1e-7)
+    page.wait_for_selector("#heads .nsewdrag")  # the grid of all heads follows the first paint
+    assert page.locator("#heads .nsewdrag").count() == 12
+    assert page.errors == []
+    shot(page, "attention_u8.png", full_page=True)

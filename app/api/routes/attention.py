@@ -1,4 +1,6 @@
-from fastapi import APIRouter
+import json
+
+from fastapi import APIRouter, Response
 
 from app.api.deps import RegistryDep, SettingsDep, checked_text
 from app.api.encode import encode
@@ -8,7 +10,7 @@ router = APIRouter(prefix="/api", tags=["attention"])
 
 
 @router.post("/attention", summary="Per-head attention weights of one layer (or all layers) for a sentence.")
-def attention(req: AttentionRequest, registry: RegistryDep, settings: SettingsDep) -> dict:
+def attention(req: AttentionRequest, registry: RegistryDep, settings: SettingsDep) -> Response:
     """Per-head attention weights of one layer (or all layers) for a sentence."""
     adapter = registry.get(req.model)
     text = checked_text(req.text, adapter, settings)
@@ -26,7 +28,7 @@ def attention(req: AttentionRequest, registry: RegistryDep, settings: SettingsDe
     predicts = None
     if block != "encoder" and trace.logits is not None:  # row i of a decoder predicts token i + 1
         predicts = adapter.output_tokens(trace.logits.argmax(-1).tolist())
-    return {
+    body = {
         "model": req.model,
         "text": text,
         "block": block,
@@ -44,3 +46,21 @@ def attention(req: AttentionRequest, registry: RegistryDep, settings: SettingsDe
         "format": req.format,
         "weights": encode(weights, req.format),
     }
+    return json_response(body)
+
+
+def json_response(body: dict) -> Response:
+    """The answer serialised once, as bytes, with FastAPI's encoder skipped.
+
+    A compact format's weights are one base64 string of up to tens of megabytes; base64 needs no
+    JSON escaping, so it is spliced in as bytes rather than scanned again by ``json.dumps``.
+    """
+    weights = body["weights"]
+    if isinstance(weights, str):
+        head = json.dumps({**body, "weights": ""}, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        marker = '"weights":""'
+        i = head.rindex(marker) + len(marker) - 1
+        content = b"".join((head[:i].encode("utf-8"), weights.encode("ascii"), head[i:].encode("utf-8")))
+    else:
+        content = json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+    return Response(content, media_type="application/json")

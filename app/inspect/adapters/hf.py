@@ -65,8 +65,17 @@ def display_piece(tokenizer, piece: str, special: bool) -> str:
 
 
 def np32(t: torch.Tensor) -> np.ndarray:
-    """A float32 numpy *copy*: never a view into a parameter that an in-place edit could corrupt."""
-    return t.detach().to(torch.float32).cpu().numpy().copy()
+    """Float32 numpy, C order; never a view into a parameter that an in-place edit could corrupt.
+
+    A tensor computed under ``torch.inference_mode()`` (an activation: ``is_inference()``) is owned by
+    the finished forward pass alone, so its memory is reused without a copy (at 256 tokens the copies
+    cost a sixth of MiniLM's forward). Parameters, and views of them, are not inference tensors
+    (PyTorch: a view of a normal tensor made in inference mode is a normal tensor): those are copied.
+    """
+    a = t.detach().to(torch.float32).cpu().numpy()
+    if t.is_inference():
+        return np.ascontiguousarray(a)
+    return a.copy()
 
 
 def output_tokens(tokenizer, ids: list[int]) -> list[str]:

@@ -1,5 +1,5 @@
 // The attention view: one head as a heatmap, and every head of the layer as small multiples.
-import { api, decodeF16, matrix } from "../api.js";
+import { api, decodeWeights, matrix } from "../api.js";
 import { exportBar, matrixCsv } from "../export.js";
 import * as keys from "../keys.js";
 import { modelSelect, usable } from "../models.js";
@@ -30,7 +30,8 @@ export class AttentionView {
     this.models = usable(models);
     this.state = state;
     this.layerCache = new Map();
-    this.data = null; // {res, H, Tq, Tk, heads: per-head matrices}
+    this.data = null; // {res, H, Tq, Tk, head(h), heads: per-head matrices}
+    this.painted = 0; // answers drawn so far (a newer one cancels an older one's deferred grid)
     this.pending = null;
     modelSelect($("model"), models, (ok) => { this.models = ok; });
     this.bind();
@@ -73,7 +74,7 @@ export class AttentionView {
 
   currentMatrix() {
     const hv = $("head").value;
-    return hv === "mean" ? meanOf(this.data.heads) : this.data.heads[Number(hv)];
+    return hv === "mean" ? meanOf(this.data.heads) : this.data.head(Number(hv));
   }
 
   /** Apply the URL's state to the controls, then draw. */
@@ -180,7 +181,7 @@ export class AttentionView {
       text: $("text").value,
       layer: Number($("layer").value),
       block: $("block").value || undefined,
-      format: "f16",
+      format: "u8", // a byte a weight: exact to 0.002, enough to colour (the API also serves f16 and json)
     };
     const target = $("target").value.trim();
     if (!$("target-field").hidden && target) body.target = target;
@@ -208,21 +209,32 @@ export class AttentionView {
       if (this.layerCache.size > 64) this.layerCache.delete(this.layerCache.keys().next().value);
     }
     const [H, Tq, Tk] = res.shape;
-    const flat = decodeF16(res.weights);
+    const flat = decodeWeights(res);
+    const rows = new Array(H);
     this.data = {
       res, H, Tq, Tk,
-      heads: range(H).map((h) => matrix(flat, h * Tq * Tk, Tq, Tk)),
+      /** one head's matrix, built on first use (at 512 tokens all twelve are 3 M numbers) */
+      head: (h) => rows[h] || (rows[h] = matrix(flat, h * Tq * Tk, Tq, Tk)),
+      get heads() { return range(H).map((h) => this.head(h)); },
     };
     if (res.target && $("target").value.trim() === "") $("target").placeholder = res.target;
     setStatus(`${res.model} · ${res.block} · layer ${res.layer + 1} · ${Tq} × ${Tk} tokens`);
     this.renderHead();
-    this.renderGrid();
-    document.dispatchEvent(new CustomEvent("attention:loaded", { detail: res }));
+    // first paint is the one heatmap; the grid of all heads follows once it is on screen
+    const painted = ++this.painted;
+    requestAnimationFrame(() => {
+      document.dispatchEvent(new CustomEvent("attention:painted", { detail: res }));
+      setTimeout(() => {
+        if (painted !== this.painted) return; // a newer answer is being drawn
+        this.renderGrid();
+        document.dispatchEvent(new CustomEvent("attention:loaded", { detail: res }));
+      }, 0);
+    });
   }
 
   renderHead() {
     if (!this.data) return;
-    const { res, heads, Tq, Tk } = this.data;
+    const { res, H, Tq, Tk } = this.data;
     const hv = $("head").value;
     const mean = hv === "mean";
     const h = mean ? -1 : Number(hv);
@@ -251,7 +263,7 @@ export class AttentionView {
     const sx = tickStep(Tk), sy = tickStep(Tq);
     const xt = range(Tk).filter((j) => j % sx === 0), yt = range(Tq).filter((i) => i % sy === 0);
     const layout = {
-      title: { text: `${esc(res.model)} · ${res.block} · layer ${res.layer + 1} · ${mean ? `mean of ${heads.length} heads` : `head ${h + 1}`}`,
+      title: { text: `${esc(res.model)} · ${res.block} · layer ${res.layer + 1} · ${mean ? `mean of ${H} heads` : `head ${h + 1}`}`,
         font: { size: 16 }, x: 0, xanchor: "left", y: 0.995, yanchor: "top" },
       xaxis: { tickvals: xt, ticktext: tickLabels(xt.map((j) => k[j]), xt.map((j) => res.key_special[j])), side: "top", tickangle: -45,
         title: { text: "key (attended to)" }, automargin: true },
