@@ -37,19 +37,13 @@ from app.inspect.registry import Registry  # noqa: E402
 
 WORDS = ("the cat sat on a mat while students watched attention heads move across long sentences "
          "about rivers banks apples machines and thinking").split()
+from app.builtin.train import cpu_name  # noqa: E402  (the CPU's model name, as the model card records it)
+
 PROMPTS = ["Once upon a time", "The animal didn't cross the street because", "The capital of France is",
            "Alice is wearing a jacket and she is", "In the morning the students", "My favourite fruit is",
            "The best way to learn a language is", "Yesterday the weather was"]
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def sentence(tokenizer, n_tokens: int, rng: random.Random) -> str:

@@ -12,26 +12,14 @@ from __future__ import annotations
 
 import os
 import platform
-import socket
 import statistics
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import httpx
+from _server import CHROMIUM_ARGS as ARGS, serving
 from playwright.sync_api import sync_playwright
 
-ROOT = Path(__file__).resolve().parent.parent
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
 WORDS = "students watched the attention heads move across a very long sentence about rivers and banks".split()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def text_of(n_tokens: int, base: str, salt: int) -> str:
@@ -41,18 +29,7 @@ def text_of(n_tokens: int, base: str, salt: int) -> str:
 
 
 def main() -> None:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_WAIT_POLICY": "PASSIVE", "ATTNSCOPE_PRELOAD": '["minilm"]'}
-    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port),
-                               "--log-level", "warning"], cwd=ROOT, env=env)
-    try:
-        for _ in range(600):
-            try:
-                if httpx.get(base + "/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+    with serving() as (base, _server):
         print(f"machine: {platform.machine()}, {os.cpu_count()} cores; Chromium headless")
         print(f"{'tokens':>6} {'page layer bytes':>16} {'nested JSON all layers':>22} {'ratio':>7} {'first paint ms':>14}")
         with sync_playwright() as p:
@@ -80,9 +57,6 @@ def main() -> None:
                                         timeout=300).content)
                 print(f"{n:>6} {f16_bytes:>16,} {nested:>22,} {nested / f16_bytes:>7.0f} {statistics.median(times):>14.0f}")
             browser.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
 
 
 if __name__ == "__main__":

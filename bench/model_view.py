@@ -13,28 +13,14 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import socket
 import statistics
-import subprocess
-import sys
-import time
-from pathlib import Path
 
-import httpx
+from _server import CHROMIUM_ARGS as ARGS, serving
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import sync_playwright
 
-ROOT = Path(__file__).resolve().parent.parent
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
 WORDS = "students watched the attention heads move across a very long sentence about rivers and banks".split()
 HEADS = 72  # MiniLM: 6 layers x 12 heads
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def text_of(n_tokens: int, salt: int) -> str:
@@ -47,18 +33,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--tokens", type=int, default=510)
     args = ap.parse_args()
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_WAIT_POLICY": "PASSIVE", "ATTNSCOPE_PRELOAD": '["minilm"]'}
-    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port),
-                               "--log-level", "warning"], cwd=ROOT, env=env)
-    try:
-        for _ in range(600):
-            try:
-                if httpx.get(base + "/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+    with serving() as (base, _server):
         print(f"machine: {platform.machine()}, {os.cpu_count()} cores; Chromium headless; MiniLM, {args.tokens} tokens")
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
@@ -88,9 +63,6 @@ def main() -> None:
             print(f"press -> all {HEADS} heads drawn: median {statistics.median(times):.0f} ms "
                   f"({', '.join(f'{t:.0f}' for t in times)}); request bytes {size:,}; target <= 1500 ms")
             browser.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
 
 
 if __name__ == "__main__":
