@@ -4,7 +4,7 @@
 // so a diagonal, a previous-token line and a [CLS] sink stay apart at 510 tokens. `#mv-fig[data-drawn]` counts
 // the heads drawn so far.
 import { usable } from "../models.js";
-import { decodeWeights, matrix } from "../api.js";
+import { decodeF16, matrix } from "../api.js";
 import { $, blockOptions, ensureCss, fill, fillModels, fitText, messages, range } from "../analysis.js";
 import { exportBar } from "../export.js";
 import { grid } from "../heatmap.js";
@@ -81,13 +81,13 @@ class ModelView {
   /** One layer of attention: {res, flat} with res.shape = [H, Tq, Tk]. */
   async fetchLayer(body, layer, signal) {
     const res = await this.api("/api/attention", { ...body, layer }, { signal });
-    return { res, flat: decodeWeights(res) };
+    return { res, flat: decodeF16(res.weights) };
   }
 
   async load() {
     const m = this.model;
     if (!m) { msg.error("No model is available."); return; }
-    const body = { model: m.id, text: $("mv-text").value, block: $("mv-block").value || undefined, format: "u8" };
+    const body = { model: m.id, text: $("mv-text").value, block: $("mv-block").value || undefined, format: "f16" };
     if (this.target && body.block !== "encoder") body.target = this.target;
     const key = JSON.stringify(body);
     msg.error("");
@@ -113,7 +113,7 @@ class ModelView {
       // the trace is cached on the server now: ask for the other layers before decoding the first
       const rest = [];
       for (let l = 1; l < L; l++) rest.push(this.fetchLayer(body, l, ctl.signal));
-      const layers = [Promise.resolve({ res: first, flat: decodeWeights(first) }), ...rest];
+      const layers = [Promise.resolve({ res: first, flat: decodeF16(first.weights) }), ...rest];
       layers.forEach((p) => p.catch(() => {})); // awaited (and reported) by render
       data = { key, res: first, L, H, Tq, Tk, layers };
       this.cache.set(key, data);
