@@ -196,8 +196,10 @@ def test_slide_vs_computed_tables(page):
     page.locator("#pg-slides").scroll_into_view_if_needed()
     shot(page, "i18-slides-apple.png", full_page=False)
     page.goto(page.base + "/?view=positions")
+    # the view reads its URL state when it opens: press the preset once that first drawing is done
+    page.wait_for_function("() => document.getElementById('pos-heatmap')?.data?.length === 1", timeout=60_000)
     page.click("#pos-d50")
-    page.wait_for_selector("#pos-slides .slides-cmp[data-id=pe_d50]", timeout=30_000)
+    page.wait_for_selector("#pos-slides .slides-cmp[data-id=pe_d50]", timeout=60_000)
     offs = page.locator("#pos-slides td.slides-off").count()
     assert offs == 2
     page.locator("#pos-slides").scroll_into_view_if_needed()
