@@ -86,11 +86,12 @@ def test_synthetic_heads_stay_apart_in_the_thumbnails(page, t):
 
 def test_510_tokens_of_minilm_draw_layer_by_layer(page):
     words = " ".join(("the cat sat on the mat and looked at the dog " * 60).split()[:508])
+    # watch data-drawn from before the page's first script runs: a fast server draws before a later observer
+    page.add_init_script("""window.seen = [];
+        new MutationObserver((records) => records.forEach((r) => r.target.id === 'mv-fig'
+            && window.seen.push([+r.target.dataset.drawn, performance.now()])))
+          .observe(document, {attributes: true, subtree: true, attributeFilter: ['data-drawn']});""")
     page.goto(f"{page.base}/?view=model&model=minilm&text=" + words.replace(" ", "+"))
-    page.wait_for_selector("#mv-fig[data-drawn]")
-    page.evaluate("""() => { const fig = document.getElementById('mv-fig'); window.seen = [];
-        new MutationObserver(() => window.seen.push([+fig.dataset.drawn, performance.now()]))
-          .observe(fig, {attributes: true, attributeFilter: ['data-drawn']}); }""")
     page.wait_for_selector("#mv-fig[data-drawn='72']", timeout=120_000)
     page.wait_for_function("() => document.getElementById('mv-fig').dataset.ms")
     assert "510 × 510 tokens" in page.text_content("#mv-status")
