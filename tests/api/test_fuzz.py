@@ -19,8 +19,11 @@ EXAMPLES = int(os.environ.get("ATTNSCOPE_FUZZ_EXAMPLES", "20"))
 from app.inspect import get_registry  # noqa: E402  (the process-wide registry the other tests share)
 from app.main import create_app  # noqa: E402
 
-# building the app loads no model; the fixture below loads them before the first case
+# reading the schema runs the app's lifespan, which starts loading every model on a background thread.
+# Wait for it here: transformers' lazy imports are not thread-safe, and the modules collected after this
+# one build tiny models at collection time ("module 'transformers' has no attribute 'BertConfig'").
 schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(registry=get_registry()))
+get_registry().wait_loaded(600)
 
 
 @pytest.fixture(autouse=True)
