@@ -3,12 +3,7 @@
 
 function download(name, text, type) {
   const url = URL.createObjectURL(new Blob([text], { type }));
-  const a = document.createElement("a");
-  a.href = url;
-  a.download = name;
-  document.body.append(a);
-  a.click();
-  a.remove();
+  save(name, url);
   setTimeout(() => URL.revokeObjectURL(url), 1000);
 }
 
