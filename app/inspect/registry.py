@@ -106,6 +106,8 @@ class TraceCache:
         if size > self.max_bytes:
             return
         with self._lock:
+            if key in self._items and self._items[key][0].full and not trace.full:
+                return  # a full trace serves every view: never replace it with a weights-only one
             if key in self._items:
                 self.bytes -= self._items.pop(key)[1]
             self._items[key] = (trace, size)
@@ -239,21 +241,26 @@ class Registry:
             self._adapters[model_id] = adapter
             return adapter
 
-    def trace(self, model_id: str, text: str, target: str | None = None) -> Trace:
+    def trace(self, model_id: str, text: str, target: str | None = None, full: bool = True) -> Trace:
         """The trace of ``text`` on ``model_id``, from the cache when it is there.
 
-        Single flight: concurrent calls for the same uncached key share one forward pass; the
+        ``full=False`` is enough for the views that read only weights and logits (attention, model
+        view, rollout): the pass captures nothing else. A cached full trace serves both kinds; a
+        weights-only one is replaced by the full trace when a view needs it.
+
+        Single flight: concurrent calls for the same uncached trace share one forward pass; the
         first caller runs the model, the others wait for its trace (or its exception).
         """
         key = (model_id, text, target)
         hit = self.cache.get(key)
-        if hit is not None:
+        if hit is not None and (hit.full or not full):
             return hit
         with self._flights_lock:
-            flight = self._flights.get(key)
+            # a full pass in flight serves a weights-only caller too
+            flight = self._flights.get((key, full)) or (None if full else self._flights.get((key, True)))
             leader = flight is None
             if leader:
-                flight = self._flights[key] = _Flight()
+                flight = self._flights[(key, full)] = _Flight()
         if not leader:
             flight.done.wait()
             if flight.error is not None:
@@ -263,7 +270,7 @@ class Registry:
             adapter = self.get(model_id)
             with self._flights_lock:
                 self.forward_passes += 1
-            flight.trace = adapter.trace(text, target)
+            flight.trace = adapter.trace(text, target, full=full)
             self.cache.put(key, flight.trace)
             return flight.trace
         except BaseException as exc:
@@ -271,5 +278,5 @@ class Registry:
             raise
         finally:
             with self._flights_lock:
-                del self._flights[key]
+                del self._flights[(key, full)]
             flight.done.set()

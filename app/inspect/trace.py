@@ -140,6 +140,9 @@ class Trace:
         hidden_states: group name -> (layers + 1, T, d_model): the first layer's
             input, then the output of each layer.
         logits: (T, vocab) where the model has an LM head, else None.
+        full: False for a weights-only trace (``Adapter.trace(..., full=False)``): ``weights``,
+            masks and ``logits`` are there; q/k/v/x/z/out have zero width and there are no
+            embeddings or hidden states. The attention, model and rollout views need nothing more.
     """
 
     model: str
@@ -152,6 +155,7 @@ class Trace:
     position_embeddings: np.ndarray | None = None
     hidden_states: dict[str, np.ndarray] = field(default_factory=dict)
     logits: np.ndarray | None = None
+    full: bool = True
 
     def block(self, group: str, layer: int) -> AttentionBlock:
         """The attention block ``layer`` of ``group``; ValueError if absent."""

@@ -61,29 +61,30 @@ class SlowAdapter:
         self.fail = fail
         self.gate = threading.Event()
 
-    def trace(self, text, target=None):
+    def trace(self, text, target=None, full=True):
         self.calls += 1
         self.gate.wait(5)
         if self.fail:
             raise ValueError("boom")
-        return object.__new__(FakeTrace).init(text)
+        return object.__new__(FakeTrace).init(text, full)
 
 
 class FakeTrace:
-    def init(self, text):
+    def init(self, text, full=True):
         self.text = text
+        self.full = full
         return self
 
     def nbytes(self) -> int:
         return 10
 
 
-def concurrent_traces(reg, n, text):
+def concurrent_traces(reg, n, text, full=True):
     results, errors = [None] * n, [None] * n
 
     def ask(i):
         try:
-            results[i] = reg.trace("textbook", text)
+            results[i] = reg.trace("textbook", text, full=full if isinstance(full, bool) else full[i])
         except Exception as exc:  # noqa: BLE001
             errors[i] = exc
 
@@ -138,3 +139,73 @@ def test_two_concurrent_requests_for_a_new_sentence_run_the_model_once(client, r
     assert a.status_code == b.status_code == 200, a.text
     assert a.json() == b.json() and a.json()["text"] == text
     assert registry.forward_passes - before == 1
+
+
+def test_weights_only_callers_share_a_full_pass_and_a_full_trace_is_never_downgraded():
+    reg = Registry(Settings())
+    fake = SlowAdapter()
+    reg._adapters["textbook"] = fake
+    # one full caller first, then weights-only callers while it runs: one pass serves all
+    threads, results, errors = concurrent_traces(reg, 1, "hello", full=True)
+    while len(reg._flights) == 0:
+        pass
+    more, more_results, more_errors = concurrent_traces(reg, 3, "hello", full=False)
+    threading.Event().wait(0.2)
+    fake.gate.set()
+    for t in threads + more:
+        t.join(10)
+    assert errors == [None] and more_errors == [None] * 3
+    assert fake.calls == 1 and all(r is results[0] and r.full for r in more_results)
+    # a weights-only trace does not replace the cached full one
+    reg.cache.put(("textbook", "hello", None), object.__new__(FakeTrace).init("hello", full=False))
+    assert reg.trace("textbook", "hello").full and fake.calls == 1
+
+
+def test_a_weights_only_trace_is_upgraded_when_a_view_needs_the_full_one():
+    reg = Registry(Settings())
+    fake = SlowAdapter()
+    fake.gate.set()
+    reg._adapters["textbook"] = fake
+    light = reg.trace("textbook", "hello", full=False)
+    assert not light.full and reg.trace("textbook", "hello", full=False) is light and fake.calls == 1
+    heavy = reg.trace("textbook", "hello")  # Step by step needs Q, K, V: a new, full pass
+    assert heavy.full and fake.calls == 2
+    assert reg.trace("textbook", "hello", full=False) is heavy  # and it now serves the attention view too
+
+
+@pytest.mark.slow
+def test_weights_only_trace_equals_the_full_trace_and_the_models_own(minilm):
+    text = "Weights only: the attention view captures nothing else"
+    light, full = minilm.trace(text, full=False), minilm.trace(text)
+    own = own_attentions(minilm, text)
+    assert not light.full and full.full
+    assert light.tokens == full.tokens
+    for i, (a, b) in enumerate(zip(light.blocks["encoder"], full.blocks["encoder"])):
+        np.testing.assert_allclose(a.weights, own[i], atol=1e-6)
+        np.testing.assert_allclose(a.weights, b.weights, atol=1e-6)
+        assert a.q.shape[-1] == 0 and b.q.shape[-1] == minilm.info.d_head  # nothing else captured
+    assert light.hidden_states == {} and light.nbytes() < 0.5 * full.nbytes()
+
+
+@pytest.mark.slow
+def test_weights_only_decoder_keeps_logits_and_the_causal_mask(smollm2):
+    text = "The cat sat on the"
+    light, full = smollm2.trace(text, full=False), smollm2.trace(text)
+    np.testing.assert_allclose(light.logits, full.logits, atol=1e-4, rtol=1e-4)
+    for a, b in zip(light.blocks["decoder"], full.blocks["decoder"]):
+        assert (a.mask == b.mask).all()
+        np.testing.assert_allclose(a.weights, b.weights, atol=1e-5)
+        assert (a.weights[:, a.mask] == 0).all()
+
+
+@pytest.mark.slow
+def test_the_attention_route_tokenises_its_text_once(client, minilm, monkeypatch):
+    import app.inspect.adapters.generic as generic
+
+    calls = []
+    real = generic.tokenize
+    monkeypatch.setattr(generic, "tokenize", lambda tok, text, *a, **k: (calls.append(text), real(tok, text, *a, **k))[1])
+    text = "Tokenised once: checked for length, then run"
+    r = client.post("/api/attention", json={"model": "minilm", "text": text, "layer": 0, "format": "u8"})
+    assert r.status_code == 200, r.text
+    assert calls == [text]

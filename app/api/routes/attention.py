@@ -22,7 +22,7 @@ def attention(req: AttentionRequest, registry: RegistryDep, settings: SettingsDe
     target = None
     if req.target is not None and block != "encoder":
         target = checked_text(req.target, adapter, settings, what="target")
-    trace = registry.trace(req.model, text, target)
+    trace = registry.trace(req.model, text, target, full=False)  # weights and logits: nothing else captured
     weights = trace.weights(block, req.layer)  # validates the layer
     q_toks, k_toks = trace.query_key_tokens(block)
     predicts = None

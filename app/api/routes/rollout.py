@@ -33,7 +33,7 @@ def rollout_route(req: RolloutRequest, registry: RegistryDep, settings: Settings
     if block == "cross":
         raise ValueError("rollout needs self-attention: cross-attention maps decoder tokens to encoder "
                          "tokens, so its layers cannot be multiplied; choose the encoder or decoder block")
-    trace = registry.trace(req.model, text, target)
+    trace = registry.trace(req.model, text, target, full=False)  # rollout reads the weights only
     r = rollout(trace, block, req.layer)
     toks, _ = trace.query_key_tokens(block)
     return {

@@ -92,6 +92,13 @@ class Adapter(ABC):
         """Display text of output-vocabulary ids (what a row of ``Trace.logits`` predicts)."""
         raise NotImplementedError(f"{self.info.id} has no output vocabulary")
 
-    def trace(self, text: str, target: str | None = None) -> Trace:
-        """Thread-safe :meth:`run`."""
-        return self.call(self.run, text, target)
+    def run_weights(self, text: str, target: str | None = None) -> Trace:
+        """A forward pass keeping only what the attention views read (``Trace.full`` False).
+
+        The default runs the full pass; adapters where capturing Q/K/V costs time override it.
+        """
+        return self.run(text, target)
+
+    def trace(self, text: str, target: str | None = None, full: bool = True) -> Trace:
+        """Thread-safe :meth:`run` (``full=False``: :meth:`run_weights`, attention weights and logits only)."""
+        return self.call(self.run if full else self.run_weights, text, target)

@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import inspect
 import sys
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
 from dataclasses import replace
 
 import numpy as np
@@ -156,6 +157,9 @@ class HFAdapter(Adapter):
             max_tokens=min(int(ctx), max_tokens), positional=fam.positional, blocks=fam.groups,
         )
         self.kv_head = np.arange(heads) // (heads // kv)  # (H,) query head -> KV head
+        #: text -> (encoding, Tokens) of recent texts (see :meth:`tokenized`)
+        self._tokenized: OrderedDict[str, tuple[dict, Tokens]] = OrderedDict()
+        self._tok_lock = threading.Lock()
         self._apply_rope = None
         self._reads = known and fam.reads_qkv and self._resolve_modules()
         self.info = self._with_capabilities(self.info)
@@ -236,8 +240,25 @@ class HFAdapter(Adapter):
 
     # --- tokens -------------------------------------------------------------------
 
+    def tokenized(self, text: str) -> tuple[dict, Tokens]:
+        """``tokenize(text)``, remembered for the last few texts: a request checks its length, then runs it.
+
+        Returns a new dict each time (callers add and pop keys); the tensors are never modified.
+        """
+        with self._tok_lock:
+            hit = self._tokenized.get(text)
+            if hit is not None:
+                self._tokenized.move_to_end(text)
+                return dict(hit[0]), hit[1]
+        enc, tokens = tokenize(self.tokenizer, text)
+        with self._tok_lock:
+            self._tokenized[text] = (enc, tokens)
+            while len(self._tokenized) > 32:
+                self._tokenized.popitem(last=False)
+        return dict(enc), tokens
+
     def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer(text, truncation=False)["input_ids"])
+        return len(self.tokenized(text)[1])
 
     def output_tokens(self, ids: list[int]) -> list[str]:
         if self.info.kind == "encoder":
@@ -246,7 +267,7 @@ class HFAdapter(Adapter):
 
     def inputs(self, text: str) -> tuple[dict, Tokens]:
         """Model inputs (on the model's device) and tokens of ``text``; ValueError for empty or too long text."""
-        inputs, tokens = tokenize(self.tokenizer, text)
+        inputs, tokens = self.tokenized(text)
         if self.info.kind != "encoder" or "token_type_ids" not in inspect.signature(self.model.forward).parameters:
             inputs.pop("token_type_ids", None)
         t = len(tokens)
@@ -285,7 +306,8 @@ class HFAdapter(Adapter):
 
     # --- the forward pass ---------------------------------------------------------
 
-    def run(self, text: str, target: str | None = None) -> Trace:
+    def _prepare(self, text: str, target: str | None) -> tuple[dict, Tokens, Tokens | None]:
+        """The forward pass's inputs, the tokens of ``text`` and of the decoder input (encoder-decoders)."""
         kind = self.info.kind
         if kind != "encoder-decoder" and target is not None:
             what = "a decoder-only model" if kind == "decoder" else "an encoder"
@@ -294,6 +316,11 @@ class HFAdapter(Adapter):
         target_tokens = None
         if kind == "encoder-decoder":
             inputs["decoder_input_ids"], target_tokens = self.target_inputs(target)
+        return inputs, tokens, target_tokens
+
+    def run(self, text: str, target: str | None = None) -> Trace:
+        kind = self.info.kind
+        inputs, tokens, target_tokens = self._prepare(text, target)
         rec: dict[str, list[dict]] = defaultdict(list)
         states: dict[str, list] = defaultdict(list)
         extra = {"use_cache": False} if kind != "encoder" else {}
@@ -322,6 +349,38 @@ class HFAdapter(Adapter):
             hidden_states=hidden,
             logits=np32(logits[0]) if logits is not None and kind != "encoder" else None,
         )
+
+    def run_weights(self, text: str, target: str | None = None) -> Trace:
+        """The forward pass with no hooks and no hidden states: weights and logits only (``full`` False).
+
+        What ``/api/attention``, the model view and rollout read. The weights are the model's own
+        ``output_attentions`` tensors, kept without a copy (fresh inference-mode outputs). The mask
+        is the causal one: a sliding window or padding shows as zero weights, not as a masked cell.
+        """
+        kind = self.info.kind
+        inputs, tokens, target_tokens = self._prepare(text, target)
+        extra = {"use_cache": False} if kind != "encoder" else {}
+        with torch.inference_mode():
+            out = self.model(**inputs, output_attentions=True, **extra)
+        own = self._own_attentions(out)
+        if any(a is None or len(a) == 0 or a[0] is None for a in own.values()):
+            raise ValueError(f"{self.info.id}: the model returned no attention weights (no eager attention path)")
+        blocks: dict[str, list[AttentionBlock]] = {}
+        for g, layers in own.items():
+            kind_g = KIND_OF_GROUP[g]
+            blocks[g] = []
+            for i, w in enumerate(layers):
+                h, tq, tk = w.shape[1], w.shape[2], w.shape[3]
+                causal = np.triu(np.ones((tq, tk), dtype=bool), 1) if kind_g == "causal" else np.zeros((tq, tk), bool)
+                blocks[g].append(AttentionBlock(
+                    kind=kind_g, layer=i, x=np.zeros((tq, 0), np.float32), q=np.zeros((h, tq, 0), np.float32),
+                    k=np.zeros((h, tk, 0), np.float32), v=np.zeros((h, tk, 0), np.float32), mask=causal,
+                    weights=np32(w[0]), z=np.zeros((h, tq, 0), np.float32), out=np.zeros((tq, 0), np.float32),
+                    scale=1.0, kv_head=self.kv_head.copy()))
+        logits = getattr(out, "logits", None)
+        return Trace(model=self.info.id, text=text, tokens=tokens, blocks=blocks,
+                     target=target if kind == "encoder-decoder" else None, target_tokens=target_tokens,
+                     logits=np32(logits[0]) if logits is not None and kind != "encoder" else None, full=False)
 
     def _own_attentions(self, out) -> dict[str, tuple]:
         if self.info.kind == "encoder-decoder":
