@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import json
+import struct
 import sys
 
 import numpy as np
@@ -39,3 +41,33 @@ def encode(a: np.ndarray, fmt: str):
     if fmt == "u8":
         return u8_base64(a)
     return np.asarray(a, dtype=np.float64).round(7).tolist()
+
+
+#: the media type of a binary attention answer (asked for with ``Accept: application/octet-stream``)
+BINARY_TYPE = "application/octet-stream"
+
+
+def raw_bytes(a: np.ndarray, fmt: str) -> bytes:
+    """The bytes a compact format's base64 string holds: little-endian float16, or round(v * 255) as uint8."""
+    if fmt == "f16":
+        return to_f16(a).tobytes()
+    if fmt == "u8":
+        return np.rint(np.clip(np.asarray(a, dtype=np.float32), 0.0, 1.0) * 255.0).astype(np.uint8).tobytes()
+    raise ValueError(f"format {fmt!r} has no binary form: ask for f16 or u8")
+
+
+def binary(header: dict, payload: bytes) -> bytes:
+    """A binary answer: ``uint32 LE n`` | ``n`` bytes of UTF-8 JSON header | ``payload``.
+
+    The header holds every field of the JSON answer except the array; ``n`` includes trailing
+    spaces that start the payload at a multiple of 4 bytes (a typed array can view it in place).
+    """
+    head = json.dumps(header, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+    head += b" " * (-(4 + len(head)) % 4)
+    return struct.pack("<I", len(head)) + head + payload
+
+
+def unpack_binary(data: bytes) -> tuple[dict, bytes]:
+    """Inverse of :func:`binary`: (header, payload)."""
+    (n,) = struct.unpack_from("<I", data)
+    return json.loads(data[4:4 + n]), data[4 + n:]

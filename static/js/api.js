@@ -33,6 +33,47 @@ export async function api(path, body, { signal } = {}) {
   return data;
 }
 
+/**
+ * POST JSON to /api/attention asking for its binary answer (format "f16" or "u8" with
+ * `Accept: application/octet-stream`): uint32 LE n | n bytes of JSON header | the array's bytes.
+ * Returns the header with `values`, a Float32Array of the weights. Errors still come back as JSON.
+ */
+export async function apiBinary(path, body, { signal } = {}) {
+  let res;
+  try {
+    res = await fetch(path, { method: "POST", signal, body: JSON.stringify(body),
+      headers: { "Content-Type": "application/json", Accept: "application/octet-stream" } });
+  } catch (err) {
+    if (err.name === "AbortError") throw err;
+    throw new ApiError("The AttnScope server did not answer. Is it still running?", 0);
+  }
+  if (!res.ok || !(res.headers.get("content-type") || "").startsWith("application/octet-stream")) {
+    let data = null;
+    try { data = await res.json(); } catch { data = null; }
+    if (res.ok && data) return data; // a server that answered JSON after all
+    const detail = data && typeof data.detail === "string" ? data.detail : `request failed (HTTP ${res.status})`;
+    throw new ApiError(detail, res.status);
+  }
+  return decodeBinary(await res.arrayBuffer());
+}
+
+/** A binary attention answer (see apiBinary) -> its header with `values` (Float32Array). */
+export function decodeBinary(buf) {
+  const n = new DataView(buf).getUint32(0, true);
+  const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buf, 4, n)));
+  const count = header.shape.reduce((a, b) => a * b, 1);
+  const values = new Float32Array(count);
+  if (header.format === "u8") {
+    const bytes = new Uint8Array(buf, 4 + n, count);
+    for (let i = 0; i < count; i++) values[i] = U8_TABLE[bytes[i]];
+  } else {
+    const halves = new Uint16Array(buf, 4 + n, count); // little-endian, as every browser's platform is
+    for (let i = 0; i < count; i++) values[i] = HALF_TABLE[halves[i]];
+  }
+  header.values = values;
+  return header;
+}
+
 function halfToFloat(h) {
   const s = (h & 0x8000) ? -1 : 1;
   const e = (h >> 10) & 0x1f;
@@ -72,6 +113,7 @@ export function decodeU8(b64) {
 
 /** The weights of an attention answer in whichever compact format it came ("u8" or "f16"). */
 export function decodeWeights(res) {
+  if (res.values) return res.values; // a binary answer, decoded already
   return res.format === "u8" ? decodeU8(res.weights) : decodeF16(res.weights);
 }
 

@@ -22,17 +22,23 @@ export function tickStep(n, max = 48) {
   return Math.max(1, Math.ceil(n / max));
 }
 
-/** Block-average a matrix down to at most `max` x `max` cells (thumbnails of long inputs). */
-export function downsample(z, max = 96) {
+/**
+ * Shrink a matrix to at most `max` x `max` cells for a thumbnail of a long input: each cell keeps
+ * the largest weight of its block ("max", the default: a one-token-wide diagonal or a sink column
+ * survives the shrinking) or their mean ("mean").
+ */
+export function downsample(z, max = 96, mode = "max") {
   const r = Math.ceil(z.length / max), c = Math.ceil((z[0]?.length || 0) / max);
   if (r <= 1 && c <= 1) return z;
   const out = [];
   for (let i = 0; i < z.length; i += r) {
     const row = [];
     for (let j = 0; j < z[0].length; j += c) {
-      let s = 0, n = 0;
-      for (let a = i; a < Math.min(i + r, z.length); a++) for (let b = j; b < Math.min(j + c, z[0].length); b++) { s += z[a][b]; n++; }
-      row.push(s / n);
+      let s = 0, n = 0, m = 0;
+      for (let a = i; a < Math.min(i + r, z.length); a++) {
+        for (let b = j; b < Math.min(j + c, z[0].length); b++) { const v = z[a][b]; s += v; n++; if (v > m) m = v; }
+      }
+      row.push(mode === "mean" ? s / n : m);
     }
     out.push(row);
   }

@@ -209,3 +209,54 @@ def test_the_attention_route_tokenises_its_text_once(client, minilm, monkeypatch
     r = client.post("/api/attention", json={"model": "minilm", "text": text, "layer": 0, "format": "u8"})
     assert r.status_code == 200, r.text
     assert calls == [text]
+
+
+OCTET = {"Accept": "application/octet-stream"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["f16", "u8"])
+def test_binary_answer_holds_the_json_answer_and_the_models_weights(client, minilm, fmt):
+    from app.api.encode import unpack_binary
+
+    text = "Binary answers carry the same weights without base64"
+    req = {"model": "minilm", "text": text, "layer": 3, "format": fmt}
+    j = client.post("/api/attention", json=req).json()
+    r = client.post("/api/attention", json=req, headers=OCTET)
+    assert r.status_code == 200 and r.headers["content-type"] == "application/octet-stream"
+    head, payload = unpack_binary(r.content)
+    assert (len(r.content) - len(payload)) % 4 == 0  # the array starts 4-byte aligned
+    assert head == {k: v for k, v in j.items() if k != "weights"}
+    dtype = "<f2" if fmt == "f16" else np.uint8
+    got = np.frombuffer(payload, dtype=dtype).reshape(head["shape"]).astype(np.float32)
+    if fmt == "u8":
+        got /= 255
+    own = own_attentions(minilm, text)[3]
+    assert np.abs(got - own).max() <= (0.002 if fmt == "u8" else 1e-3)
+    assert len(payload) == np.prod(head["shape"]) * (2 if fmt == "f16" else 1)  # raw bytes, no base64
+    assert len(r.content) < len(client.post("/api/attention", json=req).content)
+
+
+@pytest.mark.parametrize("accept, binary", [
+    ("application/octet-stream", True),
+    ("application/octet-stream, application/json;q=0.5", True),
+    ("application/json, application/octet-stream;q=0.5", False),
+    ("*/*", False),
+    ("", False),
+    ("application/octet-stream;q=bogus", False),
+])
+def test_binary_only_when_the_client_prefers_it(client, accept, binary):
+    req = {"model": "textbook", "text": "je suis étudiant", "layer": 0, "format": "u8"}
+    r = client.post("/api/attention", json=req, headers={"Accept": accept} if accept else {})
+    assert r.status_code == 200
+    assert (r.headers["content-type"] == "application/octet-stream") is binary
+    if not binary:
+        assert r.json()["format"] == "u8"
+
+
+def test_json_format_and_errors_stay_json_for_binary_clients(client):
+    r = client.post("/api/attention", json={"model": "textbook", "text": "je suis", "layer": 0}, headers=OCTET)
+    assert r.headers["content-type"].startswith("application/json") and isinstance(r.json()["weights"], list)
+    bad = client.post("/api/attention", json={"model": "textbook", "text": "je suis", "layer": 99, "format": "u8"},
+                      headers=OCTET)
+    assert bad.status_code == 422 and "layer" in bad.json()["detail"]

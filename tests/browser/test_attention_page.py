@@ -150,9 +150,11 @@ def test_the_page_asks_for_u8_and_draws_the_dequantised_weights(page, minilm):
     page.goto(page.base + "/")
     page.wait_for_selector("#heatmap .xtick text", timeout=60_000)
     text = "My favorite fruit is apple"
-    with page.expect_request(lambda r: r.url.endswith("/api/attention")) as req:
+    with page.expect_response(lambda r: r.url.endswith("/api/attention")) as resp:
         show(page, text)
-    assert req.value.post_data_json["format"] == "u8"
+    req = resp.value.request
+    assert req.post_data_json["format"] == "u8" and req.headers["accept"] == "application/octet-stream"
+    assert resp.value.headers["content-type"] == "application/octet-stream"  # binary: no base64
     page.select_option("#layer", "4")
     page.wait_for_function("() => document.querySelector('#status').textContent.includes('layer 5')")
     page.select_option("#head", "9")
@@ -168,7 +170,47 @@ def test_the_page_asks_for_u8_and_draws_the_dequantised_weights(page, minilm):
         return Array.from(decodeU8(btoa(String.fromCharCode(0, 1, 128, 255))));
     }""")
     np.testing.assert_allclose(got, [0, 1 / 255, 128 / 255, 1], atol=1e-7)
+    # the binary decoder, for both dtypes: a header padded to 4 bytes, then the raw array
+    got = page.evaluate("""async () => {
+        const { decodeBinary } = await import('/static/js/api.js');
+        const pack = (fmt, bytes) => {
+          let head = JSON.stringify({ format: fmt, shape: [1, 2, 2] });
+          while ((4 + head.length) % 4) head += " ";
+          const buf = new Uint8Array(4 + head.length + bytes.length);
+          new DataView(buf.buffer).setUint32(0, head.length, true);
+          buf.set(new TextEncoder().encode(head), 4);
+          buf.set(bytes, 4 + head.length);
+          return buf.buffer;
+        };
+        const u8 = decodeBinary(pack("u8", [0, 51, 204, 255]));
+        // float16 little-endian: 0, 0.5 (0x3800), 0.25 (0x3400), 1 (0x3C00)
+        const f16 = decodeBinary(pack("f16", [0, 0, 0x00, 0x38, 0x00, 0x34, 0x00, 0x3C]));
+        return [Array.from(u8.values), Array.from(f16.values), u8.shape];
+    }""")
+    np.testing.assert_allclose(got[0], [0, 0.2, 0.8, 1], atol=1e-7)
+    np.testing.assert_allclose(got[1], [0, 0.5, 0.25, 1], atol=0)
+    assert got[2] == [1, 2, 2]
     page.wait_for_selector("#heads .nsewdrag")  # the grid of all heads follows the first paint
     assert page.locator("#heads .nsewdrag").count() == 12
     assert page.errors == []
     shot(page, "attention_u8.png", full_page=True)
+
+
+def test_head_thumbnails_of_long_inputs_keep_each_blocks_peak(page):
+    page.goto(page.base + "/")
+    page.wait_for_selector("#heatmap .xtick text", timeout=60_000)
+    got = page.evaluate("""async () => {
+        const { downsample } = await import('/static/js/plot.js');
+        const n = 300;
+        const eye = Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, j) => (i === j ? 1 : 0)));
+        const prev = Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, j) => (j === i - 1 ? 1 : 0)));
+        const peak = downsample(eye), mean = downsample(eye, 96, "mean"), p = downsample(prev);
+        return { rows: peak.length, cols: peak[0].length, diag: peak.map((r, i) => r[i]),
+                 off: peak.map((r, i) => r.filter((_, j) => Math.abs(i - j) > 1)).flat(),
+                 meanDiag: mean.map((r, i) => r[i]), prevDiag: p.map((r, i) => Math.max(r[i], i ? r[i - 1] : 0)) };
+    }""")
+    assert got["rows"] == got["cols"] == 75  # 300 tokens in blocks of 4
+    assert all(v == 1 for v in got["diag"])  # a one-token-wide diagonal keeps full colour
+    assert all(v == 0 for v in got["off"])
+    assert all(v == 0.25 for v in got["meanDiag"])  # what block-averaging did: a quarter of the colour
+    assert all(v == 1 for v in got["prevDiag"][1:])

@@ -1,17 +1,34 @@
 import json
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from app.api.deps import RegistryDep, SettingsDep, checked_text
-from app.api.encode import encode
+from app.api.encode import BINARY_TYPE, binary, encode, raw_bytes
 from app.api.schemas import AttentionRequest
 
 router = APIRouter(prefix="/api", tags=["attention"])
 
 
-@router.post("/attention", summary="Per-head attention weights of one layer (or all layers) for a sentence.")
-def attention(req: AttentionRequest, registry: RegistryDep, settings: SettingsDep) -> Response:
-    """Per-head attention weights of one layer (or all layers) for a sentence."""
+_ANSWERS = {
+    200: {
+        "description": (
+            "JSON. For format f16 or u8 with ``Accept: application/octet-stream``, the same answer in "
+            "binary, with no base64: uint32 LE n | n bytes of UTF-8 JSON (every field but ``weights``; "
+            "padded with spaces so the array starts at a multiple of 4) | the array's raw bytes "
+            "(float16 LE, or uint8 round(w * 255)) in C order, shape ``shape``."),
+        "content": {"application/json": {}, BINARY_TYPE: {}},
+    }
+}
+
+
+@router.post("/attention", summary="Per-head attention weights of one layer (or all layers) for a sentence.",
+             response_class=Response, responses=_ANSWERS)
+def attention(req: AttentionRequest, registry: RegistryDep, settings: SettingsDep, request: Request) -> Response:
+    """Per-head attention weights of one layer (or all layers) for a sentence.
+
+    Send ``Accept: application/octet-stream`` with format f16 or u8 for a binary answer (a third
+    smaller, nothing to decode from base64); every other client gets JSON, as before.
+    """
     adapter = registry.get(req.model)
     text = checked_text(req.text, adapter, settings)
     block = req.block or adapter.default_block
@@ -44,9 +61,25 @@ def attention(req: AttentionRequest, registry: RegistryDep, settings: SettingsDe
         "target": trace.target,
         "shape": list(weights.shape),
         "format": req.format,
-        "weights": encode(weights, req.format),
     }
+    if req.format != "json" and wants_binary(request.headers.get("accept", "")):
+        return Response(binary(body, raw_bytes(weights, req.format)), media_type=BINARY_TYPE)
+    body["weights"] = encode(weights, req.format)
     return json_response(body)
+
+
+def wants_binary(accept: str) -> bool:
+    """True when the client lists ``application/octet-stream`` in Accept and prefers it to JSON."""
+    prefs = {}
+    for part in accept.split(","):
+        kind, *params = (p.strip() for p in part.split(";"))
+        q = next((p[2:] for p in params if p.startswith("q=")), "1")
+        try:
+            prefs[kind.lower()] = float(q)
+        except ValueError:
+            prefs[kind.lower()] = 0.0
+    octet = prefs.get(BINARY_TYPE, 0.0)
+    return octet > 0 and octet >= prefs.get("application/json", 0.0)
 
 
 def json_response(body: dict) -> Response:

@@ -1,5 +1,5 @@
 // The attention view: one head as a heatmap, and every head of the layer as small multiples.
-import { api, decodeWeights, matrix } from "../api.js";
+import { apiBinary, decodeWeights, matrix } from "../api.js";
 import { exportBar, matrixCsv } from "../export.js";
 import * as keys from "../keys.js";
 import { modelSelect, usable } from "../models.js";
@@ -181,7 +181,7 @@ export class AttentionView {
       text: $("text").value,
       layer: Number($("layer").value),
       block: $("block").value || undefined,
-      format: "u8", // a byte a weight: exact to 0.002, enough to colour (the API also serves f16 and json)
+      format: "u8", // a byte a weight, sent as binary: exact to 0.002, enough to colour (the API also serves f16 and json)
     };
     const target = $("target").value.trim();
     if (!$("target-field").hidden && target) body.target = target;
@@ -198,7 +198,7 @@ export class AttentionView {
       this.pending = new AbortController();
       setStatus("Running the model…", true);
       try {
-        res = await api("/api/attention", body, { signal: this.pending.signal });
+        res = await apiBinary("/api/attention", body, { signal: this.pending.signal });
       } catch (err) {
         if (err.name === "AbortError") return;
         setStatus("");
@@ -245,13 +245,18 @@ export class AttentionView {
     // decoder rows: the query token and the next token it predicts ("a → student"), like the
     // lecture's alignment table whose rows are the words being produced
     const q = res.query_predicts ? res.query_tokens.map((t, i) => `${t} → ${res.query_predicts[i]}`) : res.query_tokens;
-    const custom = range(Tq).map((i) => range(Tk).map((j) => [q[i], k[j]]));
+    // hover labels (query, key) of every cell: escaped once per token and built once per answer
+    // (at 512 tokens that is 262,144 pairs: rebuilding them on every head change cost more than the draw)
+    if (!this.data.custom) {
+      const qe = q.map(esc), ke = k.map(esc);
+      this.data.custom = qe.map((a) => { const row = new Array(Tk); for (let j = 0; j < Tk; j++) row[j] = [a, ke[j]]; return row; });
+    }
     const trace = {
       type: "heatmap",
       z: hidden ? z.map((row) => row.map(() => 0)) : z,
       x: range(Tk),
       y: range(Tq),
-      customdata: custom.map((row) => row.map(([a, b]) => [esc(a), esc(b)])),
+      customdata: this.data.custom,
       hovertemplate: hidden ? "%{customdata[0]} → %{customdata[1]}<br>click to guess<extra></extra>"
         : "%{customdata[0]} → %{customdata[1]}<br>weight %{z:.3f}<extra></extra>",
       colorscale: SCALE,
@@ -262,18 +267,22 @@ export class AttentionView {
     const size = Math.max(320, Math.min(760, 28 * Math.max(Tq, Tk) + 160));
     const sx = tickStep(Tk), sy = tickStep(Tq);
     const xt = range(Tk).filter((j) => j % sx === 0), yt = range(Tq).filter((i) => i % sy === 0);
+    const fs = plotFont(12).size;
     const layout = {
       title: { text: `${esc(res.model)} · ${res.block} · layer ${res.layer + 1} · ${mean ? `mean of ${H} heads` : `head ${h + 1}`}`,
         font: { size: 16 }, x: 0, xanchor: "left", y: 0.995, yanchor: "top" },
       xaxis: { tickvals: xt, ticktext: tickLabels(xt.map((j) => k[j]), xt.map((j) => res.key_special[j])), side: "top", tickangle: -45,
-        title: { text: "key (attended to)" }, automargin: true },
+        title: { text: "key (attended to)" }, automargin: false },
       yaxis: { tickvals: yt, ticktext: tickLabels(yt.map((i) => q[i]), yt.map((i) => res.query_special[i]), 22), autorange: "reversed",
-        title: { text: res.query_predicts ? "query → the word it predicts" : "query (attending)" }, automargin: true },
+        title: { text: res.query_predicts ? "query → the word it predicts" : "query (attending)" }, automargin: false },
       height: size,
       shapes: this.quiz.on ? [{ type: "rect", xref: "x", yref: "y", x0: -0.5, x1: Tk - 0.5,
         y0: (Number($("quiz-query").value) || 0) - 0.5, y1: (Number($("quiz-query").value) || 0) + 0.5,
         line: { color: "#f59e0b", width: 3 } }] : [],
-      margin: { t: 150, l: 20, r: 20, b: 20 },
+      // margins from the longest label rather than automargin, which lays the figure out a second
+      // time (tick labels are cut at 14 characters on top, 22 on the left)
+      margin: { t: Math.round(150 * fs / 12), l: Math.round(fs * (3.7 + 0.62 * Math.min(22, Math.max(1, ...yt.map((i) => q[i].length))))),
+        r: 20, b: 20 },
       paper_bgcolor: "rgba(0,0,0,0)",
       font: plotFont(12),
     };
