@@ -100,8 +100,10 @@ def main() -> None:
     server = start_server(port)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=600) as client:
-            def post(text, layer=0, fmt="f16"):
-                r = client.post("/api/attention", json={"model": "minilm", "text": text, "layer": layer, "format": fmt})
+            def post(text, layer=0, fmt="f16", binary=False):
+                headers = {"Accept": "application/octet-stream"} if binary else {}
+                r = client.post("/api/attention", headers=headers,
+                                json={"model": "minilm", "text": text, "layer": layer, "format": fmt})
                 r.raise_for_status()
                 return r
 
@@ -109,34 +111,42 @@ def main() -> None:
                 with torch.inference_mode():
                     model(**tok(text, return_tensors="pt"), output_attentions=True)
 
-            print(f"{'tokens':>6} {'bare ms':>8} {'http ms':>8} {'ratio':>6} {'other layer ms':>14} {'other/1st':>9}")
+            print("one layer, a new sentence each time: the bare forward, then POST /api/attention (f16 JSON),")
+            print("then other layers of the same sentence (from the trace cache) as f16 JSON, f16 binary and")
+            print("u8 binary (what the page asks for); ratios are medians of per-sentence ratios")
+            print(f"{'tokens':>6} {'bare ms':>8} {'http ms':>8} {'ratio':>6} {'other f16':>10} {'/1st':>5} "
+                  f"{'f16 bin':>8} {'/1st':>5} {'u8 bin':>7} {'/1st':>5}")
             for n in (16, 64, 256):
                 texts = [sentence(tok, n, rng) for _ in range(args.repeats)]
                 warm = sentence(tok, n, rng)
-                post(warm), bare(warm), post(warm, 1)
-                # interleaved, one text at a time (bare, then the request, then another layer), so the
-                # load of a shared machine drifts over all three alike; ratios are medians of the pairs
+                post(warm), bare(warm), post(warm, 1), post(warm, 2, "f16", True), post(warm, 3, "u8", True)
+                # interleaved, one text at a time, so the load of a shared machine drifts over all alike
                 rows = []
                 for text in texts:
-                    rows.append((median_ms(bare, [text]), median_ms(post, [text]), median_ms(lambda t: post(t, 1), [text])))
-                t_bare, t_api, t_other = (statistics.median(col) for col in zip(*rows))
-                r_api = statistics.median(a / b for b, a, _ in rows)
-                r_other = statistics.median(o / a for _, a, o in rows)
-                print(f"{n:>6} {t_bare:>8.1f} {t_api:>8.1f} {r_api:>6.2f} {t_other:>14.1f} {r_other:>9.2f}")
+                    rows.append((median_ms(bare, [text]), median_ms(post, [text]),
+                                 median_ms(lambda t: post(t, 1), [text]),
+                                 median_ms(lambda t: post(t, 2, "f16", True), [text]),
+                                 median_ms(lambda t: post(t, 3, "u8", True), [text])))
+                med = [statistics.median(col) for col in zip(*rows)]
+                r_api = statistics.median(r[1] / r[0] for r in rows)
+                r_o = [statistics.median(r[k] / r[1] for r in rows) for k in (2, 3, 4)]
+                print(f"{n:>6} {med[0]:>8.1f} {med[1]:>8.1f} {r_api:>6.2f} {med[2]:>10.1f} {r_o[0]:>5.2f} "
+                      f"{med[3]:>8.1f} {r_o[1]:>5.2f} {med[4]:>7.1f} {r_o[2]:>5.2f}")
             print("targets: http/bare <= 1.3 at 64 and 256 tokens; other layer / 1st <= 0.1")
-            print(f"\n{'tokens':>6} {'json bytes':>12} {'f16 bytes':>11} {'u8 bytes':>11} {'bertviz HTML':>13} "
-                  f"{'bertviz/u8':>10}")
+            print(f"\nall layers: {'tokens':>6} {'json bytes':>12} {'f16 bytes':>11} {'u8 bytes':>11} {'u8 binary':>10} "
+                  f"{'bertviz HTML':>13} {'bertviz/u8':>10} {'bertviz/u8 bin':>14}")
             for n in (64, 512):
                 text = sentence(tok, n, rng)
                 sizes = {}
-                for fmt in ("json", "f16", "u8"):
-                    r = client.post("/api/attention", json={"model": "minilm", "text": text, "format": fmt})
+                for fmt, binary in (("json", False), ("f16", False), ("u8", False), ("u8", True)):
+                    headers = {"Accept": "application/octet-stream"} if binary else {}
+                    r = client.post("/api/attention", headers=headers, json={"model": "minilm", "text": text, "format": fmt})
                     r.raise_for_status()
-                    sizes[fmt] = len(r.content)
+                    sizes[fmt + ("b" if binary else "")] = len(r.content)
                 bv = BERTVIZ_HTML[n]
-                print(f"{n:>6} {sizes['json']:>12,} {sizes['f16']:>11,} {sizes['u8']:>11,} {bv:>13,} "
-                      f"{bv / sizes['u8']:>10.1f}")
-            print("target: bertviz/u8 >= 25 (all layers)")
+                print(f"            {n:>6} {sizes['json']:>12,} {sizes['f16']:>11,} {sizes['u8']:>11,} {sizes['u8b']:>10,} "
+                      f"{bv:>13,} {bv / sizes['u8']:>10.1f} {bv / sizes['u8b']:>14.1f}")
+            print("target: bertviz / u8 >= 25 (all layers)")
     finally:
         server.terminate()
         server.wait(timeout=20)
