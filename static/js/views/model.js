@@ -4,7 +4,7 @@
 // so a diagonal, a previous-token line and a [CLS] sink stay apart at 510 tokens. `#mv-fig[data-drawn]` counts
 // the heads drawn so far.
 import { usable } from "../models.js";
-import { decodeF16, matrix } from "../api.js";
+import { apiBinary, decodeWeights, matrix } from "../api.js";
 import { $, blockOptions, ensureCss, fill, fillModels, fitText, messages, range } from "../analysis.js";
 import { exportBar } from "../export.js";
 import { grid } from "../heatmap.js";
@@ -21,10 +21,9 @@ export async function mount(ctx) {
 }
 
 class ModelView {
-  constructor({ models, state, api }) {
+  constructor({ models, state }) {
     Object.defineProperty(this, "models", { get: () => usable(models) }); // the live list: models finish loading later
     this.state = state;
-    this.api = api;
     this.data = null; // {key, model, text, block, L, H, Tq, Tk, q, k, layers: [Promise<{res, flat}>]}
     this.cursor = [0, 0];
     this.pending = null;
@@ -80,8 +79,8 @@ class ModelView {
 
   /** One layer of attention: {res, flat} with res.shape = [H, Tq, Tk]. */
   async fetchLayer(body, layer, signal) {
-    const res = await this.api("/api/attention", { ...body, layer }, { signal });
-    return { res, flat: decodeF16(res.weights) };
+    const res = await apiBinary("/api/attention", { ...body, layer }, { signal });
+    return { res, flat: decodeWeights(res) };
   }
 
   async load() {
@@ -101,7 +100,8 @@ class ModelView {
       msg.status("Running the model…", true);
       let first;
       try {
-        first = await this.api("/api/attention", { ...body, layer: 0 }, { signal: ctl.signal }); // runs the model
+        // f16 sent as binary (no base64): CSV exports keep 3 significant digits; u8 would not sum rows to 1
+        first = await apiBinary("/api/attention", { ...body, layer: 0 }, { signal: ctl.signal }); // runs the model
       } catch (err) {
         if (err.name === "AbortError") return;
         msg.status("");
@@ -113,7 +113,7 @@ class ModelView {
       // the trace is cached on the server now: ask for the other layers before decoding the first
       const rest = [];
       for (let l = 1; l < L; l++) rest.push(this.fetchLayer(body, l, ctl.signal));
-      const layers = [Promise.resolve({ res: first, flat: decodeF16(first.weights) }), ...rest];
+      const layers = [Promise.resolve({ res: first, flat: decodeWeights(first) }), ...rest];
       layers.forEach((p) => p.catch(() => {})); // awaited (and reported) by render
       data = { key, res: first, L, H, Tq, Tk, layers };
       this.cache.set(key, data);
