@@ -1,13 +1,16 @@
 """Benchmark: a class on one server. 30 students on 127.0.0.1 while 5 of them generate.
 
-Starts ``uvicorn app.main:app`` on a free loopback port, then:
-1. serial: the students' requests one after another (one client, nobody generating);
-2. class: 30 simulated students send the same mix concurrently (Attention: one layer, u8; Step by
-   step: one head and query; Model view: all layers, u8; on ``minilm`` and ``textbook``; most type
-   one of the teacher's sentences, some their own) while 5 more generate on ``smollm2`` in a loop.
+Starts ``uvicorn app.main:app`` on a free loopback port, then runs one lesson's work twice:
+1. serial: every request of the lesson one after another (one client);
+2. class: the same work at once: 30 simulated students (Attention: one layer, u8; Step by step: one
+   head and query; Model view: all layers, u8; on ``minilm`` and ``textbook``; most type one of the
+   teacher's sentences, some their own) while 5 of them generate on ``smollm2``.
+The two runs use different sentences (the class must not find the serial run's traces cached) and
+the same counts of each kind of request.
 
 Prints errors (target 0), the attention requests' median and p95 latency in the class (target p95
-<= 1 s) and the students' throughput in the class against serial (target >= 0.9).
+<= 1 s) and the class's throughput against serial: serial time / class time for the same work
+(target >= 0.9: serving 35 people at once loses no more than a tenth to contention).
 
 Run: ``.venv/bin/python bench/classroom.py [--students 30] [--generators 5] [--per-student 8]``.
 """
@@ -38,6 +41,11 @@ TEACHER = [["The animal didn't cross the street because it was too tired",
             "I deposited money at the bank"]]
 FR = [["je suis étudiant", "le chat noir", "elle n'est pas grande"],
       ["nous avons un chien", "il est médecin", "je suis grand"]]
+#: the generating students' prompts, one set per lesson
+GEN_PROMPTS = [["Once upon a time", "The weather today is", "My favourite animal is", "In the library we",
+                "A transformer is"],
+               ["Long ago in a village", "Tomorrow it will be", "The best fruit is", "At the museum I",
+                "Attention lets a model"]]
 WORDS = "students watched attention heads move across long sentences about rivers banks apples machines".split()
 
 
@@ -107,47 +115,46 @@ async def main_async(args) -> int:
             (await client.post("/api/generate", json=gen, timeout=600)).raise_for_status()
             print(f"machine: {platform.machine()}, {os.cpu_count()} cores; server: uvicorn on 127.0.0.1")
 
-            rng = random.Random(1)
-            serial = [r for _ in range(args.students) for r in student_requests(rng, args.per_student // 2, 0)]
+            def lesson(phase: int) -> tuple[list, list]:
+                rng = random.Random(phase)
+                plans = [student_requests(rng, args.per_student, phase) for _ in range(args.students)]
+                gens = [[("generate", "/api/generate", {**gen, "text": GEN_PROMPTS[phase][i % 5], "seed": i})
+                         for _ in range(args.generations)] for i in range(args.generators)]
+                return plans, gens
+
+            # serial: the first lesson's work one request after another
+            plans, gens = lesson(0)
             lat_s: dict = {}
             err_s: list = []
             t0 = time.perf_counter()
-            for kind, path, body in serial:
-                await timed(client, kind, path, body, lat_s, err_s)
+            for plan in plans + gens:
+                for kind, path, body in plan:
+                    await timed(client, kind, path, body, lat_s, err_s)
             t_serial = time.perf_counter() - t0
-            serial_rps = len(serial) / t_serial
+            n_serial = sum(len(p) for p in plans + gens)
 
-            rng = random.Random(2)
-            plans = [student_requests(rng, args.per_student, 1) for _ in range(args.students)]
+            # class: the second lesson's work (same counts, other sentences), everyone at once
+            plans, gens = lesson(1)
             lat: dict = {}
             errors: list = []
-            done = asyncio.Event()
-            generated = 0
+            think = random.Random(3)
 
-            async def student(plan):
+            async def person(plan, pause):
                 for kind, path, body in plan:
                     await timed(client, kind, path, body, lat, errors)
-                    await asyncio.sleep(rng.uniform(0, 0.05))  # reading the answer
+                    if pause:
+                        await asyncio.sleep(think.uniform(0, 0.05))  # reading the answer
 
-            async def generator(i):
-                nonlocal generated
-                while not done.is_set():
-                    await timed(client, "generate", "/api/generate", {**gen, "seed": i}, lat, errors)
-                    generated += 1
-
-            gens = [asyncio.create_task(generator(i)) for i in range(args.generators)]
             t0 = time.perf_counter()
-            await asyncio.gather(*(student(p) for p in plans))
+            await asyncio.gather(*(person(p, True) for p in plans), *(person(g, False) for g in gens))
             t_class = time.perf_counter() - t0
-            done.set()
-            await asyncio.gather(*gens)
-            n_students = sum(len(p) for p in plans)
-            class_rps = n_students / t_class
+            n_class = sum(len(p) for p in plans + gens)
+            serial_rps, class_rps = n_serial / t_serial, n_class / t_class
             att = lat.get("attention", [])
-            print(f"serial: {len(serial)} student requests in {t_serial:.1f} s = {serial_rps:.1f} req/s, "
-                  f"errors {len(err_s)}")
-            print(f"class: {args.students} students, {n_students} requests in {t_class:.1f} s = {class_rps:.1f} req/s "
-                  f"while {args.generators} generate on smollm2 ({generated} generations); errors {len(errors)}")
+            print(f"serial: {n_serial} requests ({args.generators * args.generations} generations) in "
+                  f"{t_serial:.1f} s = {serial_rps:.1f} req/s, errors {len(err_s)}")
+            print(f"class: {args.students} students + {args.generators} generating, {n_class} requests in "
+                  f"{t_class:.1f} s = {class_rps:.1f} req/s; errors {len(errors)}")
             for kind in ("attention", "steps", "model", "generate"):
                 xs = lat.get(kind, [])
                 if xs:
@@ -168,6 +175,7 @@ def main() -> None:
     ap.add_argument("--students", type=int, default=30)
     ap.add_argument("--generators", type=int, default=5)
     ap.add_argument("--per-student", type=int, default=8)
+    ap.add_argument("--generations", type=int, default=2, help="generations per generating student")
     raise SystemExit(asyncio.run(main_async(ap.parse_args())))
 
 
