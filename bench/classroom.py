@@ -1,6 +1,7 @@
 """Benchmark: a class on one server. 30 students on 127.0.0.1 while 5 of them generate.
 
-Starts ``uvicorn app.main:app`` on a free loopback port, then runs one lesson's work twice:
+Starts ``uvicorn app.main:app`` on a free loopback port, then, for each of ``--rounds`` rounds, runs one
+lesson's work twice:
 1. serial: every request of the lesson one after another (one client);
 2. class: the same work at once: 30 simulated students (Attention: one layer, u8; Step by step: one
    head and query; Model view: all layers, u8; on ``minilm`` and ``textbook``; most type one of the
@@ -33,19 +34,19 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 #: the teacher's sentences, one set per phase, so the class does not find the serial phase's traces cached
-TEACHER = [["The animal didn't cross the street because it was too tired",
-            "Alice is wearing a jacket and she is freezing",
-            "I sat on the bank of the river"],
-           ["The trophy didn't fit in the suitcase because it was too big",
-            "My favorite fruit is apple",
-            "I deposited money at the bank"]]
-FR = [["je suis étudiant", "le chat noir", "elle n'est pas grande"],
-      ["nous avons un chien", "il est médecin", "je suis grand"]]
-#: the generating students' prompts, one set per lesson
-GEN_PROMPTS = [["Once upon a time", "The weather today is", "My favourite animal is", "In the library we",
-                "A transformer is"],
-               ["Long ago in a village", "Tomorrow it will be", "The best fruit is", "At the museum I",
-                "Attention lets a model"]]
+SUBJECTS = "je|tu|il|elle|nous|vous|ils|elles".split("|")
+VERBS = "mange|regarde|cherche|aime|voit".split("|")
+OBJECTS = "le chat|la pomme|un livre|une robe|le gâteau|la maison|un ballon|le vélo|la fleur|une voiture".split("|")
+
+
+def french(rng: random.Random) -> str:
+    """A sentence in the textbook model's small French vocabulary."""
+    return f"{rng.choice(SUBJECTS)} {rng.choice(VERBS)} {rng.choice(OBJECTS)}"
+
+
+#: the generating students' prompts (each gets three random words after it, new in every run)
+GEN_PROMPTS = ["Once upon a time", "The weather today is", "My favourite animal is", "In the library we",
+               "A transformer is"]
 WORDS = "students watched attention heads move across long sentences about rivers banks apples machines".split()
 
 
@@ -55,27 +56,32 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def student_requests(rng: random.Random, n: int, phase: int) -> list[tuple[str, str, dict]]:
-    """One student's clicks: (kind, path, body)."""
+def words(rng: random.Random, n: int) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(n))
+
+
+def student_requests(mix: random.Random, texts: random.Random, n: int, teacher: list[str]) -> list[tuple[str, str, dict]]:
+    """One student's clicks: (kind, path, body). ``mix`` picks views, models, layers and lengths (the
+    same for a serial and a class run, so both do the same work); ``texts`` picks the words."""
     out = []
     for _ in range(n):
-        model = rng.choice(["minilm", "minilm", "textbook"])
+        model = mix.choice(["minilm", "minilm", "textbook"])
         if model == "textbook":
-            text = rng.choice(FR[phase])
-        elif rng.random() < 0.7:
-            text = rng.choice(TEACHER[phase])
+            text = french(texts)
+        elif mix.random() < 0.7:
+            text = teacher[mix.randrange(len(teacher))]
         else:
-            text = " ".join(rng.choice(WORDS) for _ in range(rng.randint(5, 30)))
+            text = words(texts, mix.randint(5, 30))
         layers, heads = (6, 12) if model == "minilm" else (2, 4)
-        view = rng.choice(["attention", "attention", "steps", "model"])
+        view = mix.choice(["attention", "attention", "steps", "model"])
         if view == "attention":
             out.append(("attention", "/api/attention",
-                        {"model": model, "text": text, "layer": rng.randrange(layers), "format": "u8"}))
+                        {"model": model, "text": text, "layer": mix.randrange(layers), "format": "u8"}))
         elif view == "model":
             out.append(("model", "/api/attention", {"model": model, "text": text, "format": "u8"}))
         else:
-            out.append(("steps", "/api/steps", {"model": model, "text": text, "layer": rng.randrange(layers),
-                                                "head": rng.randrange(heads), "query": 1}))
+            out.append(("steps", "/api/steps", {"model": model, "text": text, "layer": mix.randrange(layers),
+                                                "head": mix.randrange(heads), "query": 1}))
     return out
 
 
@@ -115,43 +121,53 @@ async def main_async(args) -> int:
             (await client.post("/api/generate", json=gen, timeout=600)).raise_for_status()
             print(f"machine: {platform.machine()}, {os.cpu_count()} cores; server: uvicorn on 127.0.0.1")
 
-            def lesson(phase: int) -> tuple[list, list]:
-                rng = random.Random(phase)
-                plans = [student_requests(rng, args.per_student, phase) for _ in range(args.students)]
-                gens = [[("generate", "/api/generate", {**gen, "text": GEN_PROMPTS[phase][i % 5], "seed": i})
+            def lesson(r: int, phase: int) -> tuple[list, list]:
+                """Round ``r``'s work (the same for its serial and class runs) with run ``phase``'s words."""
+                mix, texts = random.Random(r), random.Random(1000 + phase)
+                teacher = [words(texts, n) for n in (12, 18, 25)]  # the teacher's sentences of this run
+                plans = [student_requests(mix, texts, args.per_student, teacher) for _ in range(args.students)]
+                gens = [[("generate", "/api/generate", {**gen, "text": f"{GEN_PROMPTS[i % 5]} {words(texts, 3)}"})
                          for _ in range(args.generations)] for i in range(args.generators)]
                 return plans, gens
 
-            # serial: the first lesson's work one request after another
-            plans, gens = lesson(0)
+            async def run(phase: int, at_once: bool, lat: dict, errors: list) -> tuple[int, float]:
+                """One lesson's work (phase: which sentences), one request after another or everyone at once."""
+                plans, gens = lesson(phase // 2, phase)
+                think = random.Random(phase)
+
+                async def person(plan, pause):
+                    for kind, path, body in plan:
+                        await timed(client, kind, path, body, lat, errors)
+                        if pause and at_once:
+                            await asyncio.sleep(think.uniform(0, 0.05))  # reading the answer
+
+                t0 = time.perf_counter()
+                if at_once:
+                    await asyncio.gather(*(person(p, True) for p in plans), *(person(g, False) for g in gens))
+                else:
+                    for plan in plans + gens:
+                        await person(plan, False)
+                return sum(len(p) for p in plans + gens), time.perf_counter() - t0
+
+            # serial and class alternate, so a shared machine's load drifts over both alike
             lat_s: dict = {}
             err_s: list = []
-            t0 = time.perf_counter()
-            for plan in plans + gens:
-                for kind, path, body in plan:
-                    await timed(client, kind, path, body, lat_s, err_s)
-            t_serial = time.perf_counter() - t0
-            n_serial = sum(len(p) for p in plans + gens)
-
-            # class: the second lesson's work (same counts, other sentences), everyone at once
-            plans, gens = lesson(1)
             lat: dict = {}
             errors: list = []
-            think = random.Random(3)
-
-            async def person(plan, pause):
-                for kind, path, body in plan:
-                    await timed(client, kind, path, body, lat, errors)
-                    if pause:
-                        await asyncio.sleep(think.uniform(0, 0.05))  # reading the answer
-
-            t0 = time.perf_counter()
-            await asyncio.gather(*(person(p, True) for p in plans), *(person(g, False) for g in gens))
-            t_class = time.perf_counter() - t0
-            n_class = sum(len(p) for p in plans + gens)
+            n_serial = n_class = 0
+            t_serial = t_class = 0.0
+            ratios = []
+            for r in range(args.rounds):
+                n, t = await run(2 * r, False, lat_s, err_s)
+                n_serial, t_serial = n_serial + n, t_serial + t
+                n2, t2 = await run(2 * r + 1, True, lat, errors)
+                n_class, t_class = n_class + n2, t_class + t2
+                ratios.append((n2 / t2) / (n / t))
+                print(f"round {r + 1}: serial {n} requests in {t:.1f} s, class {n2} in {t2:.1f} s: "
+                      f"class/serial {ratios[-1]:.2f}")
             serial_rps, class_rps = n_serial / t_serial, n_class / t_class
             att = lat.get("attention", [])
-            print(f"serial: {n_serial} requests ({args.generators * args.generations} generations) in "
+            print(f"serial: {n_serial} requests ({args.rounds * args.generators * args.generations} generations) in "
                   f"{t_serial:.1f} s = {serial_rps:.1f} req/s, errors {len(err_s)}")
             print(f"class: {args.students} students + {args.generators} generating, {n_class} requests in "
                   f"{t_class:.1f} s = {class_rps:.1f} req/s; errors {len(errors)}")
@@ -175,6 +191,7 @@ def main() -> None:
     ap.add_argument("--students", type=int, default=30)
     ap.add_argument("--generators", type=int, default=5)
     ap.add_argument("--per-student", type=int, default=8)
+    ap.add_argument("--rounds", type=int, default=2, help="serial and class runs, alternating")
     ap.add_argument("--generations", type=int, default=2, help="generations per generating student")
     raise SystemExit(asyncio.run(main_async(ap.parse_args())))
 

@@ -255,8 +255,7 @@ def _stepwise(adapter, ids, max_new, settings, rng, should_stop, n) -> Iterator[
     for index in range(max_new):
         if should_stop is not None and should_stop():
             return
-        # one token at low priority: a student's attention request waiting for the cores goes first
-        with adapter.lock.low(), torch.inference_mode():
+        with adapter.lock, torch.inference_mode():
             out = model(input_ids=feed, past_key_values=past, use_cache=True, output_attentions=True)
             past = out.past_key_values
             logits = out.logits[0, -1].float()  # (V,)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import TypeVar
 from dataclasses import asdict, dataclass, field
 
-from app.inspect.compute import ModelLock
 from app.inspect.trace import HeadWeights, Trace
 
 T = TypeVar("T")
@@ -59,15 +59,13 @@ class Adapter(ABC):
     """Runs one loaded model and fills a :class:`Trace`.
 
     Adapters hold model-global state (hooks), so every pass on the model holds
-    ``self.lock`` (:meth:`call`): two passes never overlap on one model. The lock also takes a
-    slot of the process's compute gate (:mod:`app.inspect.compute`): passes on different models
-    take turns on the cores, interactive ones before generated tokens.
+    ``self.lock`` (:meth:`call`): two passes never overlap on one model.
     """
 
     info: ModelInfo
 
     def __init__(self) -> None:
-        self.lock = ModelLock()
+        self.lock = threading.RLock()
 
     def call(self, fn: Callable[..., T], *args, **kwargs) -> T:
         """Run ``fn(*args, **kwargs)`` holding the model lock; return its result."""
