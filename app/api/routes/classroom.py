@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import secrets
 import time
 from typing import Annotated, Any, Literal
@@ -114,8 +115,10 @@ async def class_qr(code: Code, request: Request) -> Response:
     """The join URL as a QR code (SVG, drawn locally)."""
     if not await store_of(request.app).exists(code):
         raise HTTPException(404, f"No class with code {code}.")
-    qr = segno.make(str(request.base_url) + f"c/{code}", error="m")
-    return Response(qr.svg_inline(scale=6, border=2, dark="#111", light="#fff"), media_type="image/svg+xml",
+    buf = io.BytesIO()
+    segno.make(str(request.base_url) + f"c/{code}", error="m").save(
+        buf, kind="svg", scale=6, border=2, dark="#111", light="#fff", xmldecl=False, svgns=True)
+    return Response(buf.getvalue(), media_type="image/svg+xml",
                     headers={"cache-control": "no-store"})
 
 
