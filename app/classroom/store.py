@@ -56,7 +56,8 @@ class SessionStore(Protocol):
 
     async def publish(self, code: str, msg: dict[str, Any]) -> None: ...
 
-    def subscribe(self, code: str) -> AsyncIterator[dict[str, Any]]: ...
+    def subscribe(self, code: str) -> AsyncIterator[dict[str, Any]]:
+        """The class's broadcast; the first item, ``{"type": "subscribed"}``, says nothing is missed after it."""
 
     async def close(self) -> None: ...
 
@@ -152,6 +153,7 @@ class MemoryStore:
         q: asyncio.Queue = asyncio.Queue(maxsize=256)
         self._subs.setdefault(code, set()).add(q)
         try:
+            yield {"type": "subscribed"}
             while True:
                 yield await q.get()
         finally:
@@ -242,6 +244,7 @@ class RedisStore:
         ps = self.r.pubsub()
         await ps.subscribe(self._k(code))
         try:
+            yield {"type": "subscribed"}
             async for m in ps.listen():
                 if m.get("type") == "message":
                     yield json.loads(m["data"])

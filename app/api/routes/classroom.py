@@ -184,17 +184,25 @@ async def class_socket(ws: WebSocket, code: str) -> None:
     if not teacher:
         await store.publish(code, {"type": "members", "count": await store.join(code, sid)})
 
+    subscribed = asyncio.Event()
+
     async def forward() -> None:
         agen = store.subscribe(code)
         try:
             async for msg in agen:
-                await ws.send_json(msg)
+                if msg["type"] == "subscribed":
+                    subscribed.set()
+                else:
+                    await ws.send_json(msg)
+        except Exception:  # the socket or the store went away: the client reconnects and catches up
+            subscribed.set()
+            await _close(ws, 1011, "broadcast lost")
         finally:
             await agen.aclose()
 
     # subscribe first, then catch up: nothing published in between is lost
     fwd = asyncio.create_task(forward())
-    await asyncio.sleep(0)
+    await subscribed.wait()
     for msg in await _snapshot(store, code):
         await ws.send_json(msg)
     times: list[float] = []
@@ -219,11 +227,15 @@ async def class_socket(ws: WebSocket, code: str) -> None:
         pass
     finally:
         fwd.cancel()
-        if not teacher:
-            try:
-                await store.publish(code, {"type": "members", "count": await store.leave(code, sid)})
-            except Exception:  # the store may be going away with the process
-                pass
+        if not teacher:  # shielded: a cancelled handler (server shutting down) still records the leave
+            await asyncio.shield(_leave(store, code, sid))
+
+
+async def _leave(store: SessionStore, code: str, sid: str) -> None:
+    try:
+        await store.publish(code, {"type": "members", "count": await store.leave(code, sid)})
+    except Exception:  # the store may be going away with the process
+        pass
 
 
 async def _close(ws: WebSocket, code: int, reason: str) -> None:
