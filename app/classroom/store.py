@@ -51,8 +51,9 @@ class SessionStore(Protocol):
 
     async def leave(self, code: str, sid: str) -> int: ...
 
-    async def answer(self, code: str, sid: str, index: int) -> dict[int, int]:
-        """Record (or change) one student's answer; return counts per token index."""
+    async def answer(self, code: str, sid: str, index: int) -> tuple[dict[int, int], int]:
+        """Record (or change) one student's answer; return counts per token index and a sequence number
+        (tallies published from several replicas may arrive out of order: the highest number is the latest)."""
 
     async def publish(self, code: str, msg: dict[str, Any]) -> None: ...
 
@@ -135,12 +136,13 @@ class MemoryStore:
             s["members"][sid] = n
         return len(s["members"])
 
-    async def answer(self, code: str, sid: str, index: int) -> dict[int, int]:
+    async def answer(self, code: str, sid: str, index: int) -> tuple[dict[int, int], int]:
         s = self._live(code)
         if s is None:
-            return {}
+            return {}, 0
         s["answers"][sid] = index
-        return _counts(s["answers"])
+        s["seq"] = s.get("seq", 0) + 1
+        return _counts(s["answers"]), s["seq"]
 
     async def publish(self, code: str, msg: dict[str, Any]) -> None:
         for q in list(self._subs.get(code, ())):
@@ -150,7 +152,7 @@ class MemoryStore:
                 pass
 
     async def subscribe(self, code: str) -> AsyncIterator[dict[str, Any]]:
-        q: asyncio.Queue = asyncio.Queue(maxsize=256)
+        q: asyncio.Queue = asyncio.Queue(maxsize=4096)
         self._subs.setdefault(code, set()).add(q)
         try:
             yield {"type": "subscribed"}
@@ -172,6 +174,8 @@ class RedisStore:
 
         self.ttl = ttl
         self.r = aioredis.from_url(url, decode_responses=True)
+        self._subs: dict[str, set[asyncio.Queue]] = {}
+        self._listeners: dict[str, tuple[asyncio.Task, asyncio.Event]] = {}
 
     def _k(self, code: str, part: str = "") -> str:
         return f"attnscope:class:{code}{':' + part if part else ''}"
@@ -231,26 +235,62 @@ class RedisStore:
             await self.r.hdel(self._k(code, "members"), sid)
         return await self.r.hlen(self._k(code, "members"))
 
-    async def answer(self, code: str, sid: str, index: int) -> dict[int, int]:
-        await self.r.hset(self._k(code, "answers"), sid, index)
+    async def answer(self, code: str, sid: str, index: int) -> tuple[dict[int, int], int]:
+        p = self.r.pipeline(transaction=True)  # MULTI/EXEC: the counts and their number are one snapshot
+        p.hset(self._k(code, "answers"), sid, index)
+        p.hvals(self._k(code, "answers"))
+        p.hincrby(self._k(code), "seq", 1)
+        _, vals, seq = await p.execute()
         await self._touch(code)
-        vals = await self.r.hvals(self._k(code, "answers"))
-        return _counts({str(i): int(v) for i, v in enumerate(vals)})
+        return _counts({str(i): int(v) for i, v in enumerate(vals)}), seq
 
     async def publish(self, code: str, msg: dict[str, Any]) -> None:
         await self.r.publish(self._k(code), json.dumps(msg))
 
-    async def subscribe(self, code: str) -> AsyncIterator[dict[str, Any]]:
+    async def _listen(self, code: str, ready: asyncio.Event) -> None:
+        """One Redis subscription per class per process, fanned out to this process's sockets."""
         ps = self.r.pubsub()
-        await ps.subscribe(self._k(code))
         try:
-            yield {"type": "subscribed"}
+            await ps.subscribe(self._k(code))
+            ready.set()
             async for m in ps.listen():
                 if m.get("type") == "message":
-                    yield json.loads(m["data"])
+                    msg = json.loads(m["data"])
+                    for q in list(self._subs.get(code, ())):
+                        try:
+                            q.put_nowait(msg)
+                        except asyncio.QueueFull:
+                            pass
         finally:
-            await ps.unsubscribe(self._k(code))
-            await ps.aclose()
+            ready.set()
+            try:
+                await ps.unsubscribe(self._k(code))
+                await ps.aclose()
+            except Exception:
+                pass
+
+    async def subscribe(self, code: str) -> AsyncIterator[dict[str, Any]]:
+        q: asyncio.Queue = asyncio.Queue(maxsize=4096)
+        if code not in self._listeners or self._listeners[code][0].done():
+            ready = asyncio.Event()
+            self._listeners[code] = (asyncio.create_task(self._listen(code, ready)), ready)
+        task, ready = self._listeners[code]
+        self._subs.setdefault(code, set()).add(q)
+        try:
+            await ready.wait()
+            if task.done():
+                raise ConnectionError("the class's broadcast channel failed")
+            yield {"type": "subscribed"}
+            while True:
+                yield await q.get()
+        finally:
+            subs = self._subs.get(code, set())
+            subs.discard(q)
+            if not subs:
+                self._subs.pop(code, None)
+                t, _ = self._listeners.pop(code, (None, None))
+                if t is not None:
+                    t.cancel()
 
     async def close(self) -> None:
         await self.r.aclose()

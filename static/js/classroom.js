@@ -108,12 +108,15 @@ async function teach(session) {
     answered, hist, note,
   );
   let question = null;
+  let seq = -1;
   let row = null; // the model's weights for the asked row
   let sent = "";
   const sock = connect(session.code, { type: "hello", role: "teacher", token: session.token, sid: randomId() }, (m) => {
     if (m.type === "members") members.textContent = String(m.count);
-    else if (m.type === "ask") { question = m; note.textContent = ""; }
+    else if (m.type === "ask") { question = m; seq = -1; note.textContent = ""; }
     else if (m.type === "tally" && question) {
+      if (m.seq !== 0 && m.seq < seq) return; // tallies from other replicas may arrive out of order
+      seq = m.seq >= 2 ** 62 ? -1 : m.seq;
       answered.textContent = `${m.answered} answered: where does “${question.query_token}” look?`;
       renderBars(hist, question.tokens, m.counts, m.type === "tally" && hist.dataset.revealed ? row : null);
       hist.dataset.counts = JSON.stringify(m.counts);
@@ -208,11 +211,10 @@ function learn(code, sid) {
     if (m.type === "state") { last = m; if (following) apply(m); }
     else if (m.type === "ask") { question = m; mine = null; showQuestion(); }
     else if (m.type === "reset") { question = null; showQuestion(); }
-    else if (m.type === "tally" && question) { question.counts = m.counts; }
     else if (m.type === "reveal" && question) {
       question.revealed = true;
       const hist = el("div", { id: "class-student-reveal", class: "cl-hist" });
-      renderBars(hist, question.tokens, question.counts || question.tokens.map(() => 0), m.weights);
+      renderBars(hist, question.tokens, m.counts, m.weights);
       const you = mine === null ? "" : mine === m.top ? " You guessed it!" : ` You picked “${question.tokens[mine]}”.`;
       qbox.append(el("p", { class: "cl-note", text: `The model looks most at “${question.tokens[m.top]}”: ${m.top_count} of ${m.answered} guessed it.${you}` }), hist);
     }

@@ -68,7 +68,7 @@ def test_start_join_follow_answer_reveal(cc):
         assert until(a, "error")["detail"]
         t.send_json({"type": "reveal", "weights": [0.1, 0.2, 0.7]})
         r = until(b, "reveal")
-        assert r["top"] == 2 and r["top_count"] == 2 and r["answered"] == 2
+        assert r["top"] == 2 and r["top_count"] == 2 and r["answered"] == 2 and r["counts"] == [0, 0, 2]
         t.send_json({"type": "reset"})
         assert until(a, "reset")
     for _ in range(25):  # leaving is recorded as each socket's handler ends
@@ -91,10 +91,15 @@ def test_reconnect_catches_up(cc):
             until(t, "tally", lambda m: m["answered"] == 1)
         with cc.websocket_connect(f"/api/class/{code}/ws") as a:  # dropped and back: the same student
             hello(a, "student", "student-a")
-            got = [a.receive_json() for _ in range(4)]
+            got = [a.receive_json() for _ in range(2)]
             kinds = [m["type"] for m in got]
-            assert kinds == ["members", "state", "ask", "tally"], kinds
-            assert got[1]["state"]["view"] == "steps" and got[3]["counts"] == [0, 1]
+            assert kinds == ["state", "ask"], kinds  # counts are the teacher's until the reveal
+            assert got[0]["state"]["view"] == "steps" and got[1]["tokens"] == ["a", "b"]
+    with cc.websocket_connect(f"/api/class/{code}/ws") as t:  # the teacher reloads: members, state, question, tally
+        hello(t, "teacher", "teacher-1", s["token"])
+        got = [t.receive_json() for _ in range(4)]
+        assert [m["type"] for m in got] == ["members", "state", "ask", "tally"]
+        assert got[3]["counts"] == [0, 1] and got[3]["answered"] == 1
 
 
 def test_wrong_token_bad_code_bad_messages_and_flood(cc):

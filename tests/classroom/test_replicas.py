@@ -61,8 +61,12 @@ def test_teacher_on_one_replica_students_on_the_other_and_a_replica_dies(replica
         for w in moved:
             st = await until(w, "state")
             assert st["state"]["layer"] == "3"
-            tally = await until(w, "tally")
-            assert tally["counts"] == [2, 2, 2] and tally["answered"] == 6
+            assert (await until(w, "ask"))["tokens"] == ["a", "it", "b"]
+        t2 = await connect(ws_url(a, code), open_timeout=10)  # the teacher's catch-up: the answers survived
+        await t2.send(json.dumps({"type": "hello", "role": "teacher", "sid": "teacher-2", "token": s["token"]}))
+        tally = await until(t2, "tally")
+        assert tally["counts"] == [2, 2, 2] and tally["answered"] == 6
+        await t2.close()
         await moved[0].send(json.dumps({"type": "answer", "index": 2}))  # still counted once per student
         await until(t, "tally", lambda m: m["counts"] == [1, 2, 3] and m["answered"] == 6)
         await t.send(json.dumps({"type": "state", "state": {"view": "steps"}, "ts": time.time() * 1000}))

@@ -20,6 +20,9 @@ Code = Annotated[str, Path(pattern=f"^[{ALPHABET}]{{{CODE_LEN}}}$", description=
 
 MAX_MESSAGE = 8_000  # bytes of one WebSocket message
 FLOOD = (40, 5.0)  # more than 40 messages in 5 s from one connection closes it (code 1008)
+#: live counts go to the teacher only: students see the class's answers at the reveal (and 200 students
+#: joining would otherwise cost 200² messages)
+TEACHER_ONLY = {"members", "tally"}
 STATE_KEYS = {"view", "model", "text", "layer", "head", "step", "query", "block", "target", "t", "i", "q"}
 
 
@@ -140,9 +143,10 @@ async def join_by_code(request: Request, code: str = ""):
     return await join_link(code, request)
 
 
-def _tally(question: dict | None, counts: dict[int, int]) -> dict:
+def _tally(question: dict | None, counts: dict[int, int], seq: int = 0) -> dict:
     n = len(question["tokens"]) if question else 0
-    return {"type": "tally", "counts": [counts.get(i, 0) for i in range(n)], "answered": sum(counts.values())}
+    return {"type": "tally", "counts": [counts.get(i, 0) for i in range(n)], "answered": sum(counts.values()),
+            "seq": seq}
 
 
 async def _snapshot(store: SessionStore, code: str) -> list[dict]:
@@ -156,7 +160,7 @@ async def _snapshot(store: SessionStore, code: str) -> list[dict]:
     q = s["question"]
     if q:
         out.append({"type": "ask", **{k: q[k] for k in ("query", "query_token", "tokens")}})
-        out.append(_tally(q, s["answers"]))
+        out.append(_tally(q, s["answers"], 1 << 62))  # a catch-up is the latest by definition
         if q.get("reveal"):
             out.append({"type": "reveal", **q["reveal"]})
     return out
@@ -192,7 +196,7 @@ async def class_socket(ws: WebSocket, code: str) -> None:
             async for msg in agen:
                 if msg["type"] == "subscribed":
                     subscribed.set()
-                else:
+                elif teacher or msg["type"] not in TEACHER_ONLY:
                     await ws.send_json(msg)
         except Exception:  # the socket or the store went away: the client reconnects and catches up
             subscribed.set()
@@ -203,10 +207,11 @@ async def class_socket(ws: WebSocket, code: str) -> None:
     # subscribe first, then catch up: nothing published in between is lost
     fwd = asyncio.create_task(forward())
     await subscribed.wait()
-    for msg in await _snapshot(store, code):
-        await ws.send_json(msg)
     times: list[float] = []
     try:
+        for msg in await _snapshot(store, code):
+            if teacher or msg["type"] not in TEACHER_ONLY:
+                await ws.send_json(msg)
         while True:
             raw = await ws.receive_text()
             now = time.monotonic()
@@ -223,7 +228,7 @@ async def class_socket(ws: WebSocket, code: str) -> None:
                 await ws.send_json({"type": "error", "detail": e.errors(include_url=False, include_input=False)[0]["msg"]})
                 continue
             await _handle(store, code, sid, msg)
-    except (WebSocketDisconnect, RuntimeError):
+    except (WebSocketDisconnect, RuntimeError, OSError):  # starlette's WebSocketDisconnected is a RuntimeError
         pass
     finally:
         fwd.cancel()
@@ -267,6 +272,7 @@ async def _handle(store: SessionStore, code: str, sid: str, msg: Any) -> None:
         top = max(range(len(msg.weights)), key=msg.weights.__getitem__)
         counts = s["answers"]
         reveal = {"weights": msg.weights, "top": top, "top_count": counts.get(top, 0),
+                  "counts": [counts.get(i, 0) for i in range(len(q["tokens"]))],
                   "answered": sum(counts.values())}
         await store.put(code, "question", {**q, "reveal": reveal})
         await store.publish(code, {"type": "reveal", **reveal})
@@ -275,4 +281,4 @@ async def _handle(store: SessionStore, code: str, sid: str, msg: Any) -> None:
         q = s and s["question"]
         if not q or q.get("reveal") or msg.index >= len(q["tokens"]):
             return
-        await store.publish(code, _tally(q, await store.answer(code, sid, msg.index)))
+        await store.publish(code, _tally(q, *await store.answer(code, sid, msg.index)))
