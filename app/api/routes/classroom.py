@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import secrets
 import time
 from typing import Annotated, Any, Literal
 
@@ -13,7 +12,7 @@ from fastapi import APIRouter, HTTPException, Path, Request, WebSocket, WebSocke
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from app.classroom.store import ALPHABET, CODE_LEN, SessionStore, make_store
+from app.classroom.store import ALPHABET, CODE_LEN, BroadcastLost, NotOpen, SessionStore, make_store
 
 router = APIRouter(tags=["classroom"])
 Code = Annotated[str, Path(pattern=f"^[{ALPHABET}]{{{CODE_LEN}}}$", description="the class's join code")]
@@ -77,22 +76,27 @@ TEACHER = TypeAdapter(Annotated[StateMsg | Ask | Reveal | Reset, Field(discrimin
 STUDENT = TypeAdapter(Annotated[Answer, Field(discriminator="type")])
 HELLO = TypeAdapter(Hello)
 
-def _joins_of(app) -> dict[str, list[float]]:
-    if not hasattr(app.state, "class_joins"):
-        app.state.class_joins = {}
-    return app.state.class_joins
+TOO_MANY = "Too many join attempts with wrong codes from this address: wait a minute and try again."
 
 
-def rate_limit(request: Request) -> None:
-    """At most ``class_joins_per_minute`` code look-ups per client address: codes cannot be enumerated."""
-    ip = request.client.host if request.client else "?"
-    now = time.monotonic()
-    joins = _joins_of(request.app)
-    hits = [t for t in joins.get(ip, []) if now - t < 60]
-    if len(hits) >= request.app.state.settings.class_joins_per_minute:
-        raise HTTPException(429, "Too many join attempts from this address: wait a minute and try again.")
-    hits.append(now)
-    joins[ip] = hits
+async def lookup(app, client: str | None, code: str) -> bool:
+    """Whether class ``code`` exists, rate-limited so codes cannot be enumerated: an address that tried
+    ``class_joins_per_minute`` wrong codes this minute (counted in the store, so across all replicas) gets
+    no answer at all until the next minute. Right codes do not count: a whole class behind one school NAT
+    joins freely. Raises 429."""
+    store = store_of(app)
+    who = client or "?"
+    if await store.misses(who) >= app.state.settings.class_joins_per_minute:
+        raise HTTPException(429, TOO_MANY)
+    if await store.exists(code):
+        return True
+    await store.missed(who)
+    return False
+
+
+def _ip(conn: Request | WebSocket) -> str | None:
+    """The client's address (behind a proxy: uvicorn's --forwarded-allow-ips makes this the real client)."""
+    return conn.client.host if conn.client else None
 
 
 @router.post("/api/class", summary="Start a class: a join code and the teacher's control token.")
@@ -106,8 +110,7 @@ async def start_class(request: Request) -> dict:
 @router.get("/api/class/{code}", summary="Whether a class exists, how many joined, and its current view state.")
 async def class_info(code: Code, request: Request) -> dict:
     """Whether a class exists, how many joined, and its current view state."""
-    rate_limit(request)
-    s = await store_of(request.app).get(code)
+    s = await store_of(request.app).get(code) if await lookup(request.app, _ip(request), code) else None
     if s is None:
         raise HTTPException(404, f"No class with code {code}: it may have ended. Check the code on the screen.")
     return {"code": code, "members": s["members"], "state": s["state"], "question": s["question"] is not None}
@@ -128,8 +131,7 @@ async def class_qr(code: Code, request: Request) -> Response:
 @router.get("/c/{code}", include_in_schema=False)
 async def join_link(code: Code, request: Request):
     """A join link (the QR code's target): into the app as a student of class ``code``."""
-    rate_limit(request)
-    if not await store_of(request.app).exists(code):
+    if not await lookup(request.app, _ip(request), code):
         raise HTTPException(404, f"No class with code {code}: it may have ended.")
     return RedirectResponse(f"/?join={code}", status_code=303)
 
@@ -171,8 +173,13 @@ async def class_socket(ws: WebSocket, code: str) -> None:
     """One connection per page: the first message says who it is; then state, questions and answers flow."""
     store = store_of(ws.app)
     await ws.accept()
-    if not await store.exists(code):
-        await ws.close(4404, "no such class")
+    try:
+        known = len(code) == CODE_LEN and await lookup(ws.app, _ip(ws), code)
+    except HTTPException:
+        await _close(ws, 4429, "too many join attempts: wait a minute")
+        return
+    if not known:
+        await _close(ws, 4404, "no such class")
         return
     try:
         raw = await asyncio.wait_for(ws.receive_text(), 10)
@@ -198,15 +205,20 @@ async def class_socket(ws: WebSocket, code: str) -> None:
                     subscribed.set()
                 elif teacher or msg["type"] not in TEACHER_ONLY:
                     await ws.send_json(msg)
-        except Exception:  # the socket or the store went away: the client reconnects and catches up
-            subscribed.set()
-            await _close(ws, 1011, "broadcast lost")
+        except (BroadcastLost, OSError, RuntimeError) as e:  # the store or the socket went away:
+            subscribed.set()  # the client reconnects and catches up from the snapshot
+            await _close(ws, 1011, f"broadcast lost, reconnect: {e}"[:120])
         finally:
             await agen.aclose()
 
     # subscribe first, then catch up: nothing published in between is lost
     fwd = asyncio.create_task(forward())
-    await subscribed.wait()
+    try:
+        await asyncio.wait_for(subscribed.wait(), 20)
+    except asyncio.TimeoutError:
+        fwd.cancel()
+        await _close(ws, 1011, "could not subscribe to the class: reconnect")
+        return
     times: list[float] = []
     try:
         for msg in await _snapshot(store, code):
@@ -227,7 +239,10 @@ async def class_socket(ws: WebSocket, code: str) -> None:
             except ValidationError as e:
                 await ws.send_json({"type": "error", "detail": e.errors(include_url=False, include_input=False)[0]["msg"]})
                 continue
-            await _handle(store, code, sid, msg)
+            try:
+                await _handle(store, code, sid, msg)
+            except NotOpen as e:
+                await ws.send_json({"type": "error", "detail": str(e)})
     except (WebSocketDisconnect, RuntimeError, OSError):  # starlette's WebSocketDisconnected is a RuntimeError
         pass
     finally:
@@ -267,8 +282,10 @@ async def _handle(store: SessionStore, code: str, sid: str, msg: Any) -> None:
     elif isinstance(msg, Reveal):
         s = await store.get(code)
         q = s and s["question"]
-        if not q or len(msg.weights) != len(q["tokens"]):
-            return
+        if not q:
+            raise NotOpen("no open question to reveal: ask first")
+        if len(msg.weights) != len(q["tokens"]):
+            raise NotOpen(f"{len(msg.weights)} weights for {len(q['tokens'])} tokens")
         top = max(range(len(msg.weights)), key=msg.weights.__getitem__)
         counts = s["answers"]
         reveal = {"weights": msg.weights, "top": top, "top_count": counts.get(top, 0),
@@ -276,9 +293,6 @@ async def _handle(store: SessionStore, code: str, sid: str, msg: Any) -> None:
                   "answered": sum(counts.values())}
         await store.put(code, "question", {**q, "reveal": reveal})
         await store.publish(code, {"type": "reveal", **reveal})
-    elif isinstance(msg, Answer):
-        s = await store.get(code)
-        q = s and s["question"]
-        if not q or q.get("reveal") or msg.index >= len(q["tokens"]):
-            return
-        await store.publish(code, _tally(q, *await store.answer(code, sid, msg.index)))
+    elif isinstance(msg, Answer):  # checked and counted in one atomic step of the store
+        counts, seq = await store.answer(code, sid, msg.index)
+        await store.publish(code, {"type": "tally", "counts": counts, "answered": sum(counts), "seq": seq})
