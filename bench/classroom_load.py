@@ -14,9 +14,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,16 +28,14 @@ from websockets.asyncio.client import connect
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.classroom.conftest import free_port, start_replica, stop  # noqa: E402
+from tests.classroom.conftest import free_port, start_redis, start_replica, stop  # noqa: E402
 
 
 async def main(n: int, changes: int) -> int:
     exe = shutil.which("redis-server") or "/usr/bin/redis-server"
     rport = free_port()
     tmp = Path(tempfile.mkdtemp())
-    redis = subprocess.Popen([exe, "--port", str(rport), "--bind", "127.0.0.1", "--save", "", "--dir", str(tmp)],
-                             stdout=subprocess.DEVNULL)
-    time.sleep(0.5)
+    redis = start_redis(exe, rport, tmp)
     url = f"redis://127.0.0.1:{rport}/0"
     reps = [start_replica(url, tmp / f"r{i}.log") for i in range(2)]
     try:
@@ -45,7 +43,7 @@ async def main(n: int, changes: int) -> int:
         s = httpx.post(a + "/api/class").json()
         code = s["code"]
         wsu = lambda base: base.replace("http://", "ws://") + f"/api/class/{code}/ws"  # noqa: E731
-        t = await connect(wsu(a), open_timeout=20)
+        t = await connect(wsu(a), open_timeout=20, max_queue=None)
         await t.send(json.dumps({"type": "hello", "role": "teacher", "sid": "teacher-0", "token": s["token"]}))
         studs = []
         for i in range(n):
@@ -91,6 +89,7 @@ async def main(n: int, changes: int) -> int:
                 answered, seq = m["answered"], m["seq"]
         lat.sort()
         p95 = lat[int(0.95 * (len(lat) - 1))] if lat else float("nan")
+        print(f"machine: {os.cpu_count()} CPUs; teacher, {n} clients, 2 replicas and redis-server all on it")
         print(f"students={n} replicas=2 view_changes={changes} deliveries={len(lat)} lost={lost}")
         print(f"follow latency ms: p50={statistics.median(lat):.0f} p95={p95:.0f} max={lat[-1]:.0f}")
         print(f"answers counted: {answered} of {n}")
@@ -100,7 +99,8 @@ async def main(n: int, changes: int) -> int:
     finally:
         for p, _ in reps:
             stop(p)
-        redis.terminate()
+        stop(redis)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -22,37 +22,58 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def redis_url(tmp_path_factory):
+def redis_exe() -> str:
+    """The redis-server binary; skips (outside CI) or fails (in CI) with a clear message when absent."""
     exe = shutil.which("redis-server") or ("/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None)
     if exe is None:
         if os.environ.get("CI"):
             pytest.fail("redis-server is missing in CI: apt-get install -y redis-server (.ci/run does this)")
         pytest.skip("redis-server is not installed (apt-get install redis-server): Redis tests skipped")
-    port = free_port()
-    d = tmp_path_factory.mktemp("redis")
+    return exe
+
+
+def start_redis(exe: str, port: int, d: Path) -> subprocess.Popen:
+    """A real redis-server on 127.0.0.1:``port``, no persistence, ready to take commands."""
     proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                              "--dir", str(d)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
+            return proc
         except OSError:
             time.sleep(0.1)
-    else:
-        proc.kill()
-        pytest.fail("redis-server did not start in 20 s")
-    yield f"redis://127.0.0.1:{port}/0"
-    proc.terminate()
-    proc.wait(timeout=10)
+    proc.kill()
+    pytest.fail("redis-server did not start in 20 s")
 
 
-def start_replica(redis_url: str, log: Path) -> tuple[subprocess.Popen, str]:
-    """One app process (no models loaded: the class routes need none) sharing ``redis_url``."""
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
     port = free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "ATTNSCOPE_REDIS_URL": redis_url,
-           "ATTNSCOPE_LOAD_AT_START": "false", "ATTNSCOPE_CLASS_JOINS_PER_MINUTE": "10000"}
+    proc = start_redis(redis_exe(), port, tmp_path_factory.mktemp("redis"))
+    yield f"redis://127.0.0.1:{port}/0"
+    stop(proc)
+
+
+@pytest.fixture(scope="module", params=["memory", "redis"])
+def server(request, tmp_path_factory):
+    """A real uvicorn app process with its class sessions in memory, then one with them in a real Redis.
+    Join look-ups: 40 wrong codes a minute per address (tests use their own X-Forwarded-For addresses)."""
+    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
+    proc, base = start_replica(url, tmp_path_factory.mktemp("server") / "server.log",
+                               ATTNSCOPE_CLASS_JOINS_PER_MINUTE="40")
+    yield base
+    stop(proc)
+
+
+def start_replica(redis_url: str | None, log: Path, **env_extra: str) -> tuple[subprocess.Popen, str]:
+    """One app process (no models loaded: the class routes need none), sharing ``redis_url`` when given."""
+    port = free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "ATTNSCOPE_LOAD_AT_START": "false", "ATTNSCOPE_CLASS_JOINS_PER_MINUTE": "10000", **env_extra}
+    env.pop("ATTNSCOPE_REDIS_URL", None)
+    if redis_url:
+        env["ATTNSCOPE_REDIS_URL"] = redis_url
     f = log.open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
                              "--port", str(port), "--log-level", "warning"], cwd=ROOT, env=env,

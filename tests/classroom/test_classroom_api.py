@@ -1,141 +1,192 @@
-"""Live class over the in-memory store: start, join, follow, answer, reveal, and the security limits."""
+"""Live class against a real uvicorn process, sessions in memory and then in a real Redis: start, join,
+follow, answer, reveal, catch-up, and the security limits. Every wait has a timeout."""
 
 from __future__ import annotations
 
 import time
 
+import httpx
 import pytest
-from fastapi.testclient import TestClient
-from starlette.websockets import WebSocketDisconnect
 
-from app.core.config import Settings
-from app.main import create_app
+from tests.classroom.wsclient import Member
 
-
-@pytest.fixture(params=["memory", "redis"])
-def cc(request):
-    """The app with its class sessions in memory, then the same tests with them in a real Redis."""
-    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
-    app = create_app(Settings(load_at_start=False, class_joins_per_minute=40, redis_url=url))
-    with TestClient(app) as c:
-        yield c
+pytestmark = pytest.mark.timeout(180)
 
 
-def hello(ws, role, sid, token=None):
-    ws.send_json({"type": "hello", "role": role, "sid": sid, "token": token})
+def start(base: str) -> dict:
+    r = httpx.post(base + "/api/class", timeout=10)
+    assert r.status_code == 200, r.text
+    return r.json()
 
 
-def until(ws, kind, pred=lambda m: True, limit=30):
-    for _ in range(limit):
-        m = ws.receive_json()
-        if m["type"] == kind and pred(m):
-            return m
-    raise AssertionError(f"no {kind} message")
+def members(base: str, code: str, ip: str) -> int:
+    return httpx.get(f"{base}/api/class/{code}", headers={"X-Forwarded-For": ip}, timeout=10).json()["members"]
 
 
-def test_start_join_follow_answer_reveal(cc):
-    r = cc.post("/api/class")
-    assert r.status_code == 200
-    s = r.json()
+def test_start_join_follow_answer_reveal(server):
+    s = start(server)
     code, token = s["code"], s["token"]
     assert len(code) == 6 and s["join_url"].endswith(f"/c/{code}")
-    qr = cc.get(s["qr"])
+    qr = httpx.get(server + s["qr"], timeout=10)
     assert qr.headers["content-type"].startswith("image/svg+xml") and b"<svg" in qr.content
-    j = cc.get(f"/c/{code}", follow_redirects=False)
+    j = httpx.get(f"{server}/c/{code}", timeout=10)
     assert j.status_code == 303 and j.headers["location"] == f"/?join={code}"
-    assert cc.get(f"/join?code={code.lower()}", follow_redirects=False).status_code == 303
-    with cc.websocket_connect(f"/api/class/{code}/ws") as t, \
-            cc.websocket_connect(f"/api/class/{code}/ws") as a, \
-            cc.websocket_connect(f"/api/class/{code}/ws") as b:
-        hello(t, "teacher", "teacher-1", token)
-        hello(a, "student", "student-a")
-        hello(b, "student", "student-b")
-        assert until(t, "members", lambda m: m["count"] == 2)["count"] == 2
-        t.send_json({"type": "state", "state": {"view": "attention", "model": "minilm", "layer": "2",
-                                                "evil": "x"}, "ts": 1.0})
+    assert httpx.get(f"{server}/join?code={code.lower()}", timeout=10).status_code == 303
+    with Member(server, code, "teacher", "teacher-1", token) as t, \
+            Member(server, code, "student", "student-a") as a, Member(server, code, "student", "student-b") as b:
+        assert t.until("members", lambda m: m["count"] == 2)["count"] == 2
+        t.send({"type": "state", "state": {"view": "attention", "model": "minilm", "layer": "2", "evil": "x"},
+                "ts": 1.0})
         for ws in (a, b):
-            m = until(ws, "state")
+            m = ws.until("state")
             assert m["state"] == {"view": "attention", "model": "minilm", "layer": "2"} and m["ts"] == 1.0
-        t.send_json({"type": "ask", "query": 1, "query_token": "it", "tokens": ["[CLS]", "it", "<b>x</b>"]})
-        for ws in (a, b):
-            assert until(ws, "ask")["tokens"][2] == "<b>x</b>"
-        a.send_json({"type": "answer", "index": 2})
-        b.send_json({"type": "answer", "index": 0})
-        b.send_json({"type": "answer", "index": 2})  # a change of mind counts once
-        m = until(t, "tally", lambda m: m["answered"] == 2 and m["counts"] == [0, 0, 2])
-        # a student cannot drive the class or reveal: those messages fail validation
-        a.send_json({"type": "reveal", "weights": [0.1, 0.1, 0.8]})
-        assert until(a, "error")["detail"]
-        t.send_json({"type": "reveal", "weights": [0.1, 0.2, 0.7]})
-        r = until(b, "reveal")
+        t.send({"type": "ask", "query": 1, "query_token": "it", "tokens": ["[CLS]", "it", "<b>x</b>"]})
+        for ws in (a, b):  # user text travels as data; the page sets it as text
+            assert ws.until("ask")["tokens"][2] == "<b>x</b>"
+        a.send({"type": "answer", "index": 2})
+        b.send({"type": "answer", "index": 0})
+        b.send({"type": "answer", "index": 2})  # a change of mind counts once
+        t.until("tally", lambda m: m["answered"] == 2 and m["counts"] == [0, 0, 2])
+        t.send({"type": "reveal", "weights": [0.1, 0.2, 0.7]})
+        r = b.until("reveal")
         assert r["top"] == 2 and r["top_count"] == 2 and r["answered"] == 2 and r["counts"] == [0, 0, 2]
-        t.send_json({"type": "reset"})
-        assert until(a, "reset")
-    for _ in range(25):  # leaving is recorded as each socket's handler ends
-        if cc.get(f"/api/class/{code}").json()["members"] == 0:
+        a.send({"type": "answer", "index": 0})  # after the reveal an answer no longer counts
+        assert "revealed" in a.until("error")["detail"]
+        t.send({"type": "reset"})
+        assert a.until("reset")
+    for _ in range(50):  # leaving is recorded as each socket's handler ends
+        if members(server, code, "10.1.0.1") == 0:
             break
         time.sleep(0.2)
-    assert cc.get(f"/api/class/{code}").json()["members"] == 0
+    assert members(server, code, "10.1.0.1") == 0
 
 
-def test_reconnect_catches_up(cc):
-    s = cc.post("/api/class").json()
+def test_reconnect_catches_up(server):
+    s = start(server)
     code = s["code"]
-    with cc.websocket_connect(f"/api/class/{code}/ws") as t:
-        hello(t, "teacher", "teacher-1", s["token"])
-        t.send_json({"type": "state", "state": {"view": "steps", "head": "3"}, "ts": 5.0})
-        t.send_json({"type": "ask", "query": 0, "query_token": "a", "tokens": ["a", "b"]})
-        with cc.websocket_connect(f"/api/class/{code}/ws") as a:
-            hello(a, "student", "student-a")
-            a.send_json({"type": "answer", "index": 1})
-            until(t, "tally", lambda m: m["answered"] == 1)
-        with cc.websocket_connect(f"/api/class/{code}/ws") as a:  # dropped and back: the same student
-            hello(a, "student", "student-a")
-            got = [a.receive_json() for _ in range(2)]
+    with Member(server, code, "teacher", "teacher-1", s["token"]) as t:
+        t.send({"type": "state", "state": {"view": "steps", "head": "3"}, "ts": 5.0})
+        t.send({"type": "ask", "query": 0, "query_token": "a", "tokens": ["a", "b"]})
+        with Member(server, code, "student", "student-a") as a:
+            a.until("ask")  # as the page does: the buttons appear with the question
+            a.send({"type": "answer", "index": 1})
+            t.until("tally", lambda m: m["answered"] == 1)
+        with Member(server, code, "student", "student-a") as a:  # dropped and back: the same student
+            got = [a.recv(), a.recv()]
             kinds = [m["type"] for m in got]
             assert kinds == ["state", "ask"], kinds  # counts are the teacher's until the reveal
             assert got[0]["state"]["view"] == "steps" and got[1]["tokens"] == ["a", "b"]
-    with cc.websocket_connect(f"/api/class/{code}/ws") as t:  # the teacher reloads: members, state, question, tally
-        hello(t, "teacher", "teacher-1", s["token"])
-        got = [t.receive_json() for _ in range(4)]
+    with Member(server, code, "teacher", "teacher-1", s["token"]) as t:  # the teacher reloads
+        got = [t.recv() for _ in range(4)]
         assert [m["type"] for m in got] == ["members", "state", "ask", "tally"]
         assert got[3]["counts"] == [0, 1] and got[3]["answered"] == 1
 
 
-def test_wrong_token_bad_code_bad_messages_and_flood(cc):
-    s = cc.post("/api/class").json()
+def test_answers_need_an_open_question_in_range(server):
+    s = start(server)
+    with Member(server, s["code"], "teacher", "teacher-1", s["token"]) as t, \
+            Member(server, s["code"], "student", "student-a") as a:
+        t.until("members", lambda m: m["count"] == 1)
+        a.send({"type": "answer", "index": 0})
+        assert "no open question" in a.until("error")["detail"]
+        t.send({"type": "reveal", "weights": [1.0]})
+        assert "ask first" in t.until("error")["detail"]
+        t.send({"type": "ask", "query": 0, "query_token": "a", "tokens": ["a", "b"]})
+        a.until("ask")
+        a.send({"type": "answer", "index": 5})
+        assert "not in the question" in a.until("error")["detail"]
+        t.send({"type": "reveal", "weights": [0.5, 0.25, 0.25]})
+        assert "3 weights for 2 tokens" in t.until("error")["detail"]
+
+
+def test_teacher_token_never_reaches_students_who_cannot_drive(server):
+    s = start(server)
+    code, token = s["code"], s["token"]
+    with Member(server, code, "teacher", "teacher-1", token) as t, Member(server, code, "student", "student-a") as a:
+        t.send({"type": "state", "state": {"view": "heads"}, "ts": 1.0})
+        a.until("state")
+        # a student's attempts to drive the class, ask, reveal or reset are refused: not in a student's schema
+        for bad in ({"type": "state", "state": {"view": "steps"}}, {"type": "reset"},
+                    {"type": "ask", "query": 0, "query_token": "a", "tokens": ["a"]},
+                    {"type": "reveal", "weights": [1.0]}):
+            a.send(bad)
+            assert a.until("error")["detail"]
+        t.send({"type": "ask", "query": 0, "query_token": "a", "tokens": ["a", "b"]})
+        a.until("ask")
+        a.send({"type": "answer", "index": 1})
+        t.until("tally", lambda m: m["answered"] == 1)
+        t.send({"type": "reveal", "weights": [0.3, 0.7]})
+        a.until("reveal")
+        # posing as the teacher without the token fails
+        with Member(server, code, "teacher", "student-b", None) as fake:
+            assert fake.closed()[0] == 4403
+        with Member(server, code, "teacher", "student-c", token[:-1] + ("A" if token[-1] != "A" else "B")) as fake:
+            assert fake.closed()[0] == 4403
+        info = httpx.get(f"{server}/api/class/{code}", headers={"X-Forwarded-For": "10.2.0.1"}, timeout=10).json()
+        assert info["state"]["state"] == {"view": "heads"}  # the student's state message changed nothing
+        assert token not in str(info)
+    assert a.frames and all(token not in f for f in a.frames), "the teacher's token reached a student"
+    assert any(token not in f and '"reveal"' in f for f in a.frames)
+
+
+def test_bad_input_is_refused_readably(server):
+    s = start(server)
     code = s["code"]
-    with cc.websocket_connect(f"/api/class/{code}/ws") as t:
-        hello(t, "teacher", "teacher-1", "not-the-token")
-        with pytest.raises(WebSocketDisconnect) as e:
-            t.receive_json()
-        assert e.value.code == 4403
-    r = cc.get("/api/class/ZZZZZ2")
+    r = httpx.get(f"{server}/api/class/ZZZZZ2", headers={"X-Forwarded-For": "10.3.0.1"}, timeout=10)
     assert r.status_code == 404 and "No class" in r.json()["detail"]
-    r = cc.get("/api/class/abc")
+    r = httpx.get(f"{server}/api/class/abc", timeout=10)
     assert r.status_code == 422 and r.json()["detail"]
-    assert cc.get("/join?code=12").status_code == 422
-    with cc.websocket_connect(f"/api/class/{code}/ws") as a, cc.websocket_connect(f"/api/class/{code}/ws") as b:
-        hello(a, "student", "student-a")
-        hello(b, "student", "student-b")
-        a.send_text("x" * 9000)
-        assert "bytes" in until(a, "error")["detail"]
-        a.send_json({"type": "answer", "index": "zero"})
-        assert until(a, "error")
-        with pytest.raises(WebSocketDisconnect) as e:
-            for _ in range(60):
-                a.send_json({"type": "answer", "index": 0})
-            for _ in range(200):
-                a.receive_json()
-        assert e.value.code == 1008
-        # the other student is unaffected
-        with cc.websocket_connect(f"/api/class/{code}/ws") as t:
-            hello(t, "teacher", "teacher-1", s["token"])
-            t.send_json({"type": "state", "state": {"view": "heads"}, "ts": 2.0})
-            assert until(b, "state")["state"] == {"view": "heads"}
+    r = httpx.get(f"{server}/join?code=12", timeout=10)
+    assert r.status_code == 422 and "6 letters" in r.json()["detail"]
+    with Member(server, "ZZZZZ2", "student", "student-x", ip="10.3.0.1") as w:
+        assert w.closed() == (4404, "no such class")
+    with Member(server, code) as w:  # the first message must be a hello
+        w.send({"type": "answer", "index": 0})
+        assert w.closed()[0] == 4400
+    with Member(server, code, "student", "student-a") as a:
+        a.send({"type": "answer", "index": 0, "extra": "x"})
+        assert a.until("error")["detail"]
+        a.ws.send("x" * 9000)
+        assert "bytes" in a.until("error")["detail"]
+        a.ws.send("not json")
+        assert a.until("error")["detail"]
+        a.send({"type": "answer", "index": "zero"})
+        assert a.until("error")["detail"]
 
 
-def test_joins_are_rate_limited(cc):
-    codes = [cc.get("/api/class/ABCDEF").status_code for _ in range(45)]
-    assert codes[:40] == [404] * 40 and codes[-1] == 429
-    assert "Too many" in cc.get("/api/class/ABCDEF").json()["detail"]
+def test_flood_is_cut_off_without_affecting_others(server):
+    s = start(server)
+    code = s["code"]
+    with Member(server, code, "student", "student-a") as a, Member(server, code, "student", "student-b") as b:
+        for _ in range(60):
+            a.send({"type": "answer", "index": 0})
+        assert a.closed() == (1008, "too many messages")
+        with Member(server, code, "teacher", "teacher-1", s["token"]) as t:
+            t.send({"type": "state", "state": {"view": "heads"}, "ts": 2.0})
+            assert b.until("state")["state"] == {"view": "heads"}
+            t.send({"type": "ask", "query": 0, "query_token": "a", "tokens": ["a", "b"]})
+            b.until("ask")
+            b.send({"type": "answer", "index": 1})
+            assert t.until("tally", lambda m: m["answered"] == 1)["counts"] == [0, 1]
+
+
+def test_wrong_codes_are_rate_limited_right_ones_are_not(server):
+    s = start(server)
+    code = s["code"]
+    enum = {"X-Forwarded-For": "10.4.0.1"}
+    got = [httpx.get(f"{server}/api/class/ABCDE{c}", headers=enum, timeout=10).status_code for c in "23456789AB" * 5]
+    assert got[:40] == [404] * 40 and set(got[40:]) == {429}
+    r = httpx.get(f"{server}/api/class/{code}", headers=enum, timeout=10)  # no answer, even for a right code
+    assert r.status_code == 429 and "Too many" in r.json()["detail"]
+    assert httpx.get(f"{server}/c/{code}", headers=enum, timeout=10).status_code == 429
+    with Member(server, code, "student", "student-e", ip="10.4.0.1") as w:  # nor over the WebSocket
+        assert w.closed()[0] == 4429
+    # another address is unaffected, and a whole class behind one address joins with the right code
+    nat = {"X-Forwarded-For": "10.4.0.2"}
+    assert {httpx.get(f"{server}/api/class/{code}", headers=nat, timeout=10).status_code for _ in range(60)} == {200}
+    # wrong codes over the WebSocket count too
+    for i in range(40):
+        with Member(server, "ZZZZZ3", "student", f"student-{i:03d}", ip="10.4.0.3") as w:
+            assert w.closed()[0] == 4404
+    r = httpx.get(f"{server}/api/class/{code}", headers={"X-Forwarded-For": "10.4.0.3"}, timeout=10)
+    assert r.status_code == 429
