@@ -103,7 +103,8 @@ def test_teacher_and_three_students(browser, live_server):
 
         # phone: no page-wide horizontal scroll, token labels readable
         phone = students[0]
-        overflow = phone.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+        # (a phone emulation widens innerWidth to overflowing content: the layout viewport is clientWidth)
+        overflow = phone.evaluate("() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
         assert overflow <= 1, f"page scrolls sideways by {overflow}px"
         size = phone.evaluate("() => parseFloat(getComputedStyle(document.querySelector('.cl-token')).fontSize)")
         assert size >= 14
