@@ -28,28 +28,41 @@ function sharedState() {
   return Object.fromEntries(Object.entries(state.get()).filter(([k]) => !LOCAL.has(k)));
 }
 
-/** One socket that reconnects (backoff up to 3 s) and says hello again; the server replays the current state. */
+/**
+ * One socket that reconnects and says hello again; the server replays the current state (catch-up).
+ * Backoff 0.3 s doubling to 5 s, with jitter so a class whose server died does not return all at once;
+ * behind a load balancer the same URL reaches a live replica. Stops for good when the class is gone
+ * (4404) or the token is wrong (4403); waits a minute when its address is rate-limited (4429).
+ */
 function connect(code, hello, onMsg, onStatus) {
   let ws = null;
   let delay = 300;
   let stopped = false;
+  let timer = null;
   const open = () => {
+    timer = null;
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
-    ws = new WebSocket(`${proto}//${location.host}/api/class/${code}/ws`);
-    ws.onopen = () => { delay = 300; ws.send(JSON.stringify(hello)); onStatus("live"); };
-    ws.onmessage = (e) => onMsg(JSON.parse(e.data));
-    ws.onclose = (e) => {
-      if (stopped) return;
+    const sock = new WebSocket(`${proto}//${location.host}/api/class/${code}/ws`);
+    ws = sock;
+    sock.onopen = () => { delay = 300; sock.send(JSON.stringify(hello)); onStatus("live"); };
+    sock.onmessage = (e) => { if (sock === ws) onMsg(JSON.parse(e.data)); };
+    sock.onclose = (e) => {
+      if (stopped || sock !== ws) return;
       if (e.code === 4404 || e.code === 4403) { onStatus("ended"); return; }
       onStatus("reconnecting");
-      setTimeout(open, delay);
-      delay = Math.min(delay * 2, 3000);
+      const wait = e.code === 4429 ? 60_000 : delay * (0.5 + Math.random());
+      delay = Math.min(delay * 2, 5000);
+      timer = setTimeout(open, wait);
     };
   };
+  // a phone waking up or coming back online reconnects at once rather than after the backoff
+  const now = () => { if (!stopped && timer !== null) { clearTimeout(timer); open(); } };
+  window.addEventListener("online", now);
+  document.addEventListener("visibilitychange", () => { if (!document.hidden) now(); });
   open();
   return {
     send: (m) => { if (ws && ws.readyState === 1) { ws.send(JSON.stringify(m)); return true; } return false; },
-    stop: () => { stopped = true; if (ws) ws.close(); },
+    stop: () => { stopped = true; if (timer !== null) clearTimeout(timer); if (ws) ws.close(); },
   };
 }
 
@@ -209,7 +222,12 @@ function learn(code, sid) {
   };
   const sock = connect(code, { type: "hello", role: "student", sid }, (m) => {
     if (m.type === "state") { last = m; if (following) apply(m); }
-    else if (m.type === "ask") { question = m; mine = null; showQuestion(); }
+    else if (m.type === "ask") { // a catch-up re-sends the same question: keep this student's pick
+      const same = question && question.query === m.query && JSON.stringify(question.tokens) === JSON.stringify(m.tokens);
+      question = m;
+      if (!same) mine = null;
+      showQuestion();
+    }
     else if (m.type === "reset") { question = null; showQuestion(); }
     else if (m.type === "reveal" && question) {
       question.revealed = true;
