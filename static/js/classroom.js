@@ -44,7 +44,12 @@ function connect(code, hello, onMsg, onStatus) {
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
     const sock = new WebSocket(`${proto}//${location.host}/api/class/${code}/ws`);
     ws = sock;
-    sock.onopen = () => { delay = 300; sock.send(JSON.stringify(hello)); onStatus("live"); };
+    sock.onopen = () => {
+      delay = 300;
+      window.__classOpens = (window.__classOpens || 0) + 1; // tests: how many times this page connected
+      sock.send(JSON.stringify(hello));
+      onStatus("live");
+    };
     sock.onmessage = (e) => { if (sock === ws) onMsg(JSON.parse(e.data)); };
     sock.onclose = (e) => {
       if (stopped || sock !== ws) return;

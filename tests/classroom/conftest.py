@@ -66,8 +66,10 @@ def server(request, tmp_path_factory):
     stop(proc)
 
 
-def start_replica(redis_url: str | None, log: Path, **env_extra: str) -> tuple[subprocess.Popen, str]:
-    """One app process (no models loaded: the class routes need none), sharing ``redis_url`` when given."""
+def start_replica(redis_url: str | None, log: Path, log_level: str = "warning",
+                  **env_extra: str) -> tuple[subprocess.Popen, str]:
+    """One app process (no models loaded: the class routes need none), sharing ``redis_url`` when given.
+    With ``log_level="info"`` its log records each WebSocket it accepts (tests see which replica took whom)."""
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
            "ATTNSCOPE_LOAD_AT_START": "false", "ATTNSCOPE_CLASS_JOINS_PER_MINUTE": "10000", **env_extra}
@@ -76,7 +78,7 @@ def start_replica(redis_url: str | None, log: Path, **env_extra: str) -> tuple[s
         env["ATTNSCOPE_REDIS_URL"] = redis_url
     f = log.open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
-                             "--port", str(port), "--log-level", "warning"], cwd=ROOT, env=env,
+                             "--port", str(port), "--log-level", log_level], cwd=ROOT, env=env,
                             stdout=f, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
@@ -102,7 +104,7 @@ def stop(proc: subprocess.Popen) -> None:
 
 @pytest.fixture
 def replicas(redis_url, tmp_path):
-    procs = [start_replica(redis_url, tmp_path / f"replica{i}.log") for i in range(2)]
+    procs = [start_replica(redis_url, tmp_path / f"replica{i}.log", "info") for i in range(2)]
     yield procs
     for p, _ in procs:
         if p.poll() is None:

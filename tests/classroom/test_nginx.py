@@ -17,6 +17,7 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.classroom.conftest import ROOT, free_port, stop
 from tests.classroom.wsclient import Member
+from tests.screens import shot
 
 pytestmark = pytest.mark.timeout(300)
 CONF = ROOT / "deploy" / "nginx.conf"
@@ -143,3 +144,48 @@ def test_a_class_through_nginx_and_a_replica_killed_behind_it(proxy):
     t.until("tally", lambda m: m["counts"] == want and m["answered"] == 10)
     for w in [t, *alive, *back]:
         w.close()
+
+
+@pytest.mark.browser
+def test_browser_students_reconnect_through_nginx_when_their_replica_dies(proxy, browser):
+    """The page's own reconnect logic (static/js/classroom.js): pages whose replica is killed reconnect to
+    the same URL, reach the live replica through nginx and catch up with a change made while away."""
+    base, replicas, tmp = proxy
+    s = httpx.post(base + "/api/class", timeout=10).json()
+    code = s["code"]
+    t = Member(base, code, "teacher", "teacher-1", s["token"])
+    t.send({"type": "state", "state": {"view": "positions", "head": "1"}, "ts": 1.0})
+    ctxs, pages = [], []
+    try:
+        logs = [tmp / f"replica{i}.log" for i in range(2)]  # uvicorn logs each WebSocket it accepts
+        t.until("members")  # the teacher is connected (and logged) before the students
+        before = [lg.read_text().count(f"/api/class/{code}/ws") for lg in logs]
+        on = lambda i: logs[i].read_text().count(f"/api/class/{code}/ws") - before[i]  # noqa: E731
+        while len(pages) < 3 or not (on(0) > 0 and on(1) > 0):  # students on both replicas (≤ 12 pages)
+            assert len(pages) < 12, "nginx never sent a student's socket to the second replica"
+            ctx = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+            ctxs.append(ctx)
+            pg = ctx.new_page()
+            pg.goto(s["join_url"])
+            pg.wait_for_function("() => (window.__classFollow.state || {}).head === '1'", timeout=60_000)
+            pages.append(pg)
+        t.until("members", lambda m: m["count"] == len(pages))
+        time.sleep(0.5)
+        victim = replicas[1][0]
+        victim.kill()
+        victim.wait(timeout=10)
+        t.close()  # the teacher's page reconnects as well (wherever it was)
+        t = Member(base, code, "teacher", "teacher-1", s["token"])
+        t.recv()
+        t.send({"type": "state", "state": {"view": "positions", "head": "7"}, "ts": 2.0})
+        for pg in pages:
+            pg.wait_for_function("() => (window.__classFollow.state || {}).head === '7'", timeout=30_000)
+            pg.wait_for_function("() => document.querySelector('#class-status').textContent === 'following'",
+                                 timeout=30_000)
+        opens = [pg.evaluate("() => window.__classOpens") for pg in pages]
+        assert sum(o >= 2 for o in opens) == on(1), (opens, on(1))  # exactly the pages on the killed one
+        print("page connections:", opens, shot(pages[opens.index(max(opens))], "class_failover_phone.png"))
+    finally:
+        for c in ctxs:
+            c.close()
+        t.close()
