@@ -78,7 +78,8 @@ def start_replica(redis_url: str | None, log: Path, log_level: str = "warning",
         env["ATTNSCOPE_REDIS_URL"] = redis_url
     f = log.open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
-                             "--port", str(port), "--log-level", log_level], cwd=ROOT, env=env,
+                             "--port", str(port), "--log-level", log_level, "--ws-max-size", "65536"],  # as the Dockerfile
+                            cwd=ROOT, env=env,
                             stdout=f, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120

@@ -152,6 +152,8 @@ def test_bad_input_is_refused_readably(server):
         assert a.until("error")["detail"]
         a.send({"type": "answer", "index": "zero"})
         assert a.until("error")["detail"]
+        a.ws.send("x" * 100_000)  # past uvicorn's --ws-max-size: closed before it is read into memory
+        assert a.closed()[0] == 1009
 
 
 def test_flood_is_cut_off_without_affecting_others(server):

@@ -5,13 +5,33 @@ lost Redis reported to readers (never a silent hang), with a fresh subscription 
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 
-from app.classroom.store import BroadcastLost, MemoryStore, NotOpen, RedisStore
+from app.classroom.store import ALPHABET, CODE_LEN, BroadcastLost, MemoryStore, NotOpen, RedisStore
 from tests.classroom.conftest import free_port, redis_exe, start_redis, stop
 
 pytestmark = pytest.mark.timeout(120)
+
+
+def arun(coro) -> None:
+    """``asyncio.run`` in a thread of its own: Playwright's sync API (the browser tests of this session)
+    keeps an event loop running in the main thread, where ``asyncio.run`` refuses to start."""
+    box: dict = {}
+
+    def target():
+        try:
+            asyncio.run(coro)
+        except BaseException as e:  # re-raised in the test's thread
+            box["e"] = e
+
+    th = threading.Thread(target=target, daemon=True)
+    th.start()
+    th.join(110)
+    assert not th.is_alive(), "the store test's event loop did not finish in 110 s"
+    if "e" in box:
+        raise box["e"]
 
 
 async def nxt(agen, timeout: float = 10.0):
@@ -46,7 +66,20 @@ def test_sessions_expire_after_inactivity_with_their_answers(make):
             await st.answer(code, "student-a", 0)
         await st.close()
 
-    asyncio.run(run())
+    arun(run())
+
+
+def test_join_codes_are_random_and_unique(make):
+    async def run():
+        st = make()
+        codes = [(await st.create())[0] for _ in range(300)]
+        assert len(set(codes)) == 300 and all(len(c) == CODE_LEN and set(c) <= set(ALPHABET) for c in codes)
+        assert len(ALPHABET) ** CODE_LEN > 5e8  # a rate-limited guesser (30 a minute) needs years
+        # not sequential or clustered: every position uses much of the alphabet
+        assert all(len({c[i] for c in codes}) > 20 for i in range(CODE_LEN))
+        await st.close()
+
+    arun(run())
 
 
 def test_answers_are_atomic_and_a_change_of_mind_replaces(make):
@@ -65,7 +98,7 @@ def test_answers_are_atomic_and_a_change_of_mind_replaces(make):
             await st.answer(code, "student-000", 0)
         await st.close()
 
-    asyncio.run(run())
+    arun(run())
 
 
 def test_one_subscription_per_class_stopped_by_its_last_reader(redis_url):
@@ -96,7 +129,7 @@ def test_one_subscription_per_class_stopped_by_its_last_reader(redis_url):
         await st.close()
         await pub.close()
 
-    asyncio.run(run())
+    arun(run())
 
 
 def test_a_lost_redis_is_reported_to_readers_and_a_new_subscription_follows(tmp_path):
@@ -128,6 +161,6 @@ def test_a_lost_redis_is_reported_to_readers_and_a_new_subscription_follows(tmp_
             await c.aclose()
             await st.close()
 
-        asyncio.run(run())
+        arun(run())
     finally:
         stop(box["proc"])
