@@ -6,6 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from tests.classroom.conftest import free_port, redis_exe, start_redis, start_replica, stop
 from tests.classroom.wsclient import Member
 
 pytestmark = pytest.mark.timeout(240)
@@ -52,3 +53,35 @@ def test_teacher_on_one_replica_students_on_the_other_and_a_replica_dies(replica
         assert r["top"] == 2 and r["top_count"] == 3 and r["answered"] == 6
     for w in [t, *moved]:
         w.close()
+
+
+def test_redis_lost_mid_class_closes_sockets_and_the_app_recovers(tmp_path):
+    """Redis killed under a running class: the class's sockets are closed at once with 1011 (their pages
+    reconnect), not left hanging; once Redis is back (empty: no persistence) the same app process serves
+    classes again with fresh connections and a fresh subscription."""
+    exe = redis_exe()
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    box = {"redis": start_redis(exe, port, tmp_path)}
+    app, base = start_replica(url, tmp_path / "replica.log")
+    try:
+        s = httpx.post(base + "/api/class", timeout=10).json()
+        t = Member(base, s["code"], "teacher", "teacher-1", s["token"])
+        a = Member(base, s["code"], "student", "student-a")
+        t.until("members", lambda m: m["count"] == 1)
+        box["redis"].kill()
+        box["redis"].wait(timeout=10)
+        assert a.closed(timeout=20)[0] == 1011
+        assert t.closed(timeout=20)[0] == 1011
+        box["redis"] = start_redis(exe, port, tmp_path)
+        r = httpx.get(f"{base}/api/class/{s['code']}", timeout=10)
+        assert r.status_code == 404  # that class lived only in the Redis that died
+        s2 = httpx.post(base + "/api/class", timeout=10).json()
+        with Member(base, s2["code"], "teacher", "teacher-1", s2["token"]) as t2, \
+                Member(base, s2["code"], "student", "student-b") as b:
+            t2.until("members", lambda m: m["count"] == 1)
+            t2.send({"type": "state", "state": {"view": "heads"}, "ts": 1.0})
+            assert b.until("state")["state"] == {"view": "heads"}
+    finally:
+        stop(app)
+        stop(box["redis"])

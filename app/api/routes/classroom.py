@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import time
 from typing import Annotated, Any, Literal
 
@@ -15,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from app.classroom.store import ALPHABET, CODE_LEN, BroadcastLost, NotOpen, SessionStore, make_store
 
 router = APIRouter(tags=["classroom"])
+log = logging.getLogger(__name__)
 Code = Annotated[str, Path(pattern=f"^[{ALPHABET}]{{{CODE_LEN}}}$", description="the class's join code")]
 
 MAX_MESSAGE = 8_000  # bytes of one WebSocket message
@@ -213,14 +215,13 @@ async def class_socket(ws: WebSocket, code: str) -> None:
 
     # subscribe first, then catch up: nothing published in between is lost
     fwd = asyncio.create_task(forward())
-    try:
-        await asyncio.wait_for(subscribed.wait(), 20)
-    except asyncio.TimeoutError:
-        fwd.cancel()
-        await _close(ws, 1011, "could not subscribe to the class: reconnect")
-        return
     times: list[float] = []
     try:
+        try:
+            await asyncio.wait_for(subscribed.wait(), 20)
+        except asyncio.TimeoutError:
+            await _close(ws, 1011, "could not subscribe to the class: reconnect")
+            return
         for msg in await _snapshot(store, code):
             if teacher or msg["type"] not in TEACHER_ONLY:
                 await ws.send_json(msg)
@@ -245,6 +246,9 @@ async def class_socket(ws: WebSocket, code: str) -> None:
                 await ws.send_json({"type": "error", "detail": str(e)})
     except (WebSocketDisconnect, RuntimeError, OSError):  # starlette's WebSocketDisconnected is a RuntimeError
         pass
+    except Exception as e:  # the store failed mid-class (Redis gone): the client reconnects and catches up
+        log.warning("class %s: closing a socket after %r", code, e)
+        await _close(ws, 1011, "server error: reconnect")
     finally:
         fwd.cancel()
         if not teacher:  # shielded: a cancelled handler (server shutting down) still records the leave
