@@ -101,6 +101,14 @@ def test_teacher_and_three_students(browser, live_server):
         note = teacher.text_content("#class-reveal-note")
         assert "of 3 guessed it" in note
 
+        # a change of view (not only of head): every student is in Step by step within 1 s of the send
+        teacher.click("header nav a[data-view='steps']")
+        for st in students:
+            st.wait_for_function("() => (window.__classFollow.state || {}).view === 'steps'", timeout=10_000)
+            lag = st.evaluate("() => window.__classFollow.at - window.__classFollow.ts")
+            assert lag < 1000, f"follow took {lag} ms"
+            st.wait_for_function("() => !document.querySelector('section[data-view=steps]').hidden", timeout=10_000)
+
         # phone: no page-wide horizontal scroll, token labels readable
         phone = students[0]
         # (a phone emulation widens innerWidth to overflowing content: the layout viewport is clientWidth)
