@@ -76,7 +76,8 @@ class SessionStore(Protocol):
         """Count one failed code look-up by client ``who`` (this minute)."""
 
     async def misses(self, who: str) -> int:
-        """Failed code look-ups by ``who`` this minute (shared by all replicas when in Redis)."""
+        """Failed code look-ups by ``who`` this minute and the last (a burst across a minute's turn still
+        counts whole); shared by all replicas when in Redis."""
 
     async def publish(self, code: str, msg: dict[str, Any]) -> None: ...
 
@@ -196,7 +197,8 @@ class MemoryStore:
         self._misses[(who, m)] = self._misses.get((who, m), 0) + 1
 
     async def misses(self, who: str) -> int:
-        return self._misses.get((who, _minute()), 0)
+        m = _minute()
+        return self._misses.get((who, m), 0) + self._misses.get((who, m - 1), 0)
 
     async def publish(self, code: str, msg: dict[str, Any]) -> None:
         for q in list(self._subs.get(code, ())):
@@ -361,7 +363,8 @@ class RedisStore:
         await p.execute()
 
     async def misses(self, who: str) -> int:
-        return int(await self.r.get(f"attnscope:misses:{who}:{_minute()}") or 0)
+        m = _minute()
+        return sum(int(v or 0) for v in await self.r.mget(f"attnscope:misses:{who}:{m}", f"attnscope:misses:{who}:{m - 1}"))
 
     async def publish(self, code: str, msg: dict[str, Any]) -> None:
         await self.r.publish(self._k(code), json.dumps(msg))

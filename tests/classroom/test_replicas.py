@@ -69,6 +69,8 @@ def test_redis_lost_mid_class_closes_sockets_and_the_app_recovers(tmp_path):
         t = Member(base, s["code"], "teacher", "teacher-1", s["token"])
         a = Member(base, s["code"], "student", "student-a")
         t.until("members", lambda m: m["count"] == 1)
+        t.send({"type": "state", "state": {"view": "steps"}, "ts": 1.0})
+        a.until("state")  # both sockets are past their hello and subscribed
         box["redis"].kill()
         box["redis"].wait(timeout=10)
         assert a.closed(timeout=20)[0] == 1011

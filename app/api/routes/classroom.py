@@ -83,9 +83,9 @@ TOO_MANY = "Too many join attempts with wrong codes from this address: wait a mi
 
 async def lookup(app, client: str | None, code: str) -> bool:
     """Whether class ``code`` exists, rate-limited so codes cannot be enumerated: an address that tried
-    ``class_joins_per_minute`` wrong codes this minute (counted in the store, so across all replicas) gets
-    no answer at all until the next minute. Right codes do not count: a whole class behind one school NAT
-    joins freely. Raises 429."""
+    ``class_joins_per_minute`` wrong codes in this minute and the last (counted in the store, so across all
+    replicas) gets no answer at all for a minute or two. Right codes do not count: a whole class behind one
+    school NAT joins freely. Raises 429."""
     store = store_of(app)
     who = client or "?"
     if await store.misses(who) >= app.state.settings.class_joins_per_minute:
@@ -173,8 +173,16 @@ async def _snapshot(store: SessionStore, code: str) -> list[dict]:
 @router.websocket("/api/class/{code}/ws")
 async def class_socket(ws: WebSocket, code: str) -> None:
     """One connection per page: the first message says who it is; then state, questions and answers flow."""
-    store = store_of(ws.app)
     await ws.accept()
+    try:
+        await _serve(ws, store_of(ws.app), code)
+    except Exception as e:  # the store failed (Redis gone) anywhere in the exchange: the page reconnects
+        log.warning("class %s: closing a socket after %r", code, e)
+        await _close(ws, 1011, "server error: reconnect")
+
+
+async def _serve(ws: WebSocket, store: SessionStore, code: str) -> None:
+    """The exchange on one accepted socket: hello, subscribe, catch up, then messages until it closes."""
     try:
         known = len(code) == CODE_LEN and await lookup(ws.app, _ip(ws), code)
     except HTTPException:
@@ -246,9 +254,6 @@ async def class_socket(ws: WebSocket, code: str) -> None:
                 await ws.send_json({"type": "error", "detail": str(e)})
     except (WebSocketDisconnect, RuntimeError, OSError):  # starlette's WebSocketDisconnected is a RuntimeError
         pass
-    except Exception as e:  # the store failed mid-class (Redis gone): the client reconnects and catches up
-        log.warning("class %s: closing a socket after %r", code, e)
-        await _close(ws, 1011, "server error: reconnect")
     finally:
         fwd.cancel()
         if not teacher:  # shielded: a cancelled handler (server shutting down) still records the leave
