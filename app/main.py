@@ -42,6 +42,9 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
         if settings.load_at_start:  # in the background: the server answers at once
             app.state.registry.load_all_in_background()
         yield
+        store = getattr(app.state, "classroom", None)  # live-class sessions: Redis connections, listeners
+        if store is not None:
+            await store.close()
 
     app = FastAPI(
         title="AttnScope",

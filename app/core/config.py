@@ -98,6 +98,12 @@ class Settings(BaseSettings):
     device: Literal["cpu", "cuda", "auto"] = "cpu"
     #: the dtype Hugging Face models run in; the API always returns float32 numbers
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    #: live class sessions go through Redis when set (several replicas, one class); else in memory
+    redis_url: str | None = None
+    #: a class session ends after this many idle seconds
+    class_ttl: float = 3 * 3600
+    #: join attempts (code look-ups) one client address may make per minute
+    class_joins_per_minute: int = 30
 
     def all_models(self) -> list[ModelSpec]:
         seen: dict[str, ModelSpec] = {}

@@ -23,7 +23,9 @@ export async function api(path, body, { signal } = {}) {
   let data = null;
   try {
     data = await res.json();
-  } catch {
+  } catch (err) {
+    // aborted while the body was read (a newer request replaced this one): never return null as an answer
+    if (err.name === "AbortError" || (signal && signal.aborted)) throw err.name === "AbortError" ? err : new DOMException("aborted", "AbortError");
     data = null;
   }
   if (!res.ok) {

@@ -24,8 +24,9 @@ VIEWS = [
 
 
 def view_styles() -> list[str]:
-    """Extra stylesheets of the views (static/css/*.css besides style.css)."""
-    return sorted(p.name for p in (TEMPLATES.parent / "static" / "css").glob("*.css") if p.name != "style.css")
+    """Extra stylesheets of the views (static/css/*.css besides style.css, and phone.css, linked last)."""
+    return sorted(p.name for p in (TEMPLATES.parent / "static" / "css").glob("*.css")
+                  if p.name not in ("style.css", "phone.css"))
 
 
 def available_views() -> list[dict]:

@@ -1,0 +1,307 @@
+"""Live class: start a session, join by code, follow the teacher's view and answer over one WebSocket."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import time
+from typing import Annotated, Any, Literal
+
+import segno
+from fastapi import APIRouter, HTTPException, Path, Request, WebSocket, WebSocketDisconnect
+from fastapi.responses import RedirectResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from app.classroom.store import ALPHABET, CODE_LEN, BroadcastLost, NotOpen, SessionStore, make_store
+
+router = APIRouter(tags=["classroom"])
+log = logging.getLogger(__name__)
+Code = Annotated[str, Path(pattern=f"^[{ALPHABET}]{{{CODE_LEN}}}$", description="the class's join code")]
+
+MAX_MESSAGE = 8_000  # bytes of one WebSocket message
+FLOOD = (40, 5.0)  # more than 40 messages in 5 s from one connection closes it (code 1008)
+#: live counts go to the teacher only: students see the class's answers at the reveal (and 200 students
+#: joining would otherwise cost 200² messages)
+TEACHER_ONLY = {"members", "tally"}
+STATE_KEYS = {"view", "model", "text", "layer", "head", "step", "query", "block", "target", "t", "i", "q"}
+
+
+def store_of(app) -> SessionStore:
+    """The app's session store, made on first use (memory, or Redis when ``ATTNSCOPE_REDIS_URL`` is set)."""
+    st = getattr(app.state, "classroom", None)
+    if st is None:
+        s = app.state.settings
+        st = app.state.classroom = make_store(s.redis_url, s.class_ttl)
+    return st
+
+
+class Msg(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Hello(Msg):
+    type: Literal["hello"]
+    role: Literal["teacher", "student"]
+    token: str | None = Field(default=None, max_length=64)
+    sid: str = Field(pattern=r"^[A-Za-z0-9_-]{8,40}$")
+
+
+class StateMsg(Msg):
+    type: Literal["state"]
+    state: dict[str, Annotated[str, Field(max_length=2000)]] = Field(max_length=20)
+    ts: float | None = None
+
+
+class Ask(Msg):
+    type: Literal["ask"]
+    query: int = Field(ge=0, le=512)
+    query_token: str = Field(max_length=100)
+    tokens: list[Annotated[str, Field(max_length=100)]] = Field(min_length=1, max_length=64)
+
+
+class Reveal(Msg):
+    type: Literal["reveal"]
+    weights: list[Annotated[float, Field(ge=0, le=1)]] = Field(min_length=1, max_length=64)
+
+
+class Reset(Msg):
+    type: Literal["reset"]
+
+
+class Answer(Msg):
+    type: Literal["answer"]
+    index: int = Field(ge=0, le=63)
+
+
+TEACHER = TypeAdapter(Annotated[StateMsg | Ask | Reveal | Reset, Field(discriminator="type")])
+STUDENT = TypeAdapter(Annotated[Answer, Field(discriminator="type")])
+HELLO = TypeAdapter(Hello)
+
+TOO_MANY = "Too many join attempts with wrong codes from this address: wait a minute and try again."
+
+
+async def lookup(app, client: str | None, code: str) -> bool:
+    """Whether class ``code`` exists, rate-limited so codes cannot be enumerated: an address that tried
+    ``class_joins_per_minute`` wrong codes in this minute and the last (counted in the store, so across all
+    replicas) gets no answer at all for a minute or two. Right codes do not count: a whole class behind one
+    school NAT joins freely. Raises 429."""
+    store = store_of(app)
+    who = client or "?"
+    if await store.misses(who) >= app.state.settings.class_joins_per_minute:
+        raise HTTPException(429, TOO_MANY)
+    if await store.exists(code):
+        return True
+    await store.missed(who)
+    return False
+
+
+def _ip(conn: Request | WebSocket) -> str | None:
+    """The client's address (behind a proxy: uvicorn's --forwarded-allow-ips makes this the real client)."""
+    return conn.client.host if conn.client else None
+
+
+@router.post("/api/class", summary="Start a class: a join code and the teacher's control token.")
+async def start_class(request: Request) -> dict:
+    """Start a class: a join code and the teacher's control token."""
+    code, token = await store_of(request.app).create()
+    return {"code": code, "token": token, "join_url": str(request.base_url) + f"c/{code}",
+            "qr": f"/api/class/{code}/qr.svg"}
+
+
+@router.get("/api/class/{code}", summary="Whether a class exists, how many joined, and its current view state.")
+async def class_info(code: Code, request: Request) -> dict:
+    """Whether a class exists, how many joined, and its current view state."""
+    s = await store_of(request.app).get(code) if await lookup(request.app, _ip(request), code) else None
+    if s is None:
+        raise HTTPException(404, f"No class with code {code}: it may have ended. Check the code on the screen.")
+    return {"code": code, "members": s["members"], "state": s["state"], "question": s["question"] is not None}
+
+
+@router.get("/api/class/{code}/qr.svg", summary="The join URL as a QR code (SVG, drawn locally).")
+async def class_qr(code: Code, request: Request) -> Response:
+    """The join URL as a QR code (SVG, drawn locally)."""
+    if not await store_of(request.app).exists(code):
+        raise HTTPException(404, f"No class with code {code}.")
+    buf = io.BytesIO()
+    segno.make(str(request.base_url) + f"c/{code}", error="m").save(
+        buf, kind="svg", scale=6, border=2, dark="#111", light="#fff", xmldecl=False, svgns=True)
+    return Response(buf.getvalue(), media_type="image/svg+xml",
+                    headers={"cache-control": "no-store"})
+
+
+@router.get("/c/{code}", include_in_schema=False)
+async def join_link(code: Code, request: Request):
+    """A join link (the QR code's target): into the app as a student of class ``code``."""
+    if not await lookup(request.app, _ip(request), code):
+        raise HTTPException(404, f"No class with code {code}: it may have ended.")
+    return RedirectResponse(f"/?join={code}", status_code=303)
+
+
+@router.get("/join", include_in_schema=False)
+async def join_by_code(request: Request, code: str = ""):
+    """Typing a code: /join?code=ABC234 (any case, spaces ignored)."""
+    code = code.replace(" ", "").upper()
+    if len(code) != CODE_LEN or any(c not in ALPHABET for c in code):
+        raise HTTPException(422, f"A join code is {CODE_LEN} letters and digits, as shown on the teacher's screen.")
+    return await join_link(code, request)
+
+
+def _tally(question: dict | None, counts: dict[int, int], seq: int = 0) -> dict:
+    n = len(question["tokens"]) if question else 0
+    return {"type": "tally", "counts": [counts.get(i, 0) for i in range(n)], "answered": sum(counts.values()),
+            "seq": seq}
+
+
+async def _snapshot(store: SessionStore, code: str) -> list[dict]:
+    """What a (re)connecting client needs to catch up: state, members, question, tally, reveal."""
+    s = await store.get(code)
+    if s is None:
+        return []
+    out: list[dict] = [{"type": "members", "count": s["members"]}]
+    if s["state"]:
+        out.append({"type": "state", **s["state"]})
+    q = s["question"]
+    if q:
+        out.append({"type": "ask", **{k: q[k] for k in ("query", "query_token", "tokens")}})
+        out.append(_tally(q, s["answers"], 1 << 62))  # a catch-up is the latest by definition
+        if q.get("reveal"):
+            out.append({"type": "reveal", **q["reveal"]})
+    return out
+
+
+@router.websocket("/api/class/{code}/ws")
+async def class_socket(ws: WebSocket, code: str) -> None:
+    """One connection per page: the first message says who it is; then state, questions and answers flow."""
+    await ws.accept()
+    try:
+        await _serve(ws, store_of(ws.app), code)
+    except Exception as e:  # the store failed (Redis gone) anywhere in the exchange: the page reconnects
+        log.warning("class %s: closing a socket after %r", code, e)
+        await _close(ws, 1011, "server error: reconnect")
+
+
+async def _serve(ws: WebSocket, store: SessionStore, code: str) -> None:
+    """The exchange on one accepted socket: hello, subscribe, catch up, then messages until it closes."""
+    try:
+        known = len(code) == CODE_LEN and await lookup(ws.app, _ip(ws), code)
+    except HTTPException:
+        await _close(ws, 4429, "too many join attempts: wait a minute")
+        return
+    if not known:
+        await _close(ws, 4404, "no such class")
+        return
+    try:
+        raw = await asyncio.wait_for(ws.receive_text(), 10)
+        hello = HELLO.validate_json(raw[:MAX_MESSAGE])
+    except (asyncio.TimeoutError, ValidationError, WebSocketDisconnect, RuntimeError):
+        await _close(ws, 4400, "the first message must be a valid hello")
+        return
+    teacher = hello.role == "teacher"
+    if teacher and not (hello.token and await store.is_teacher(code, hello.token)):
+        await _close(ws, 4403, "not this class's teacher")
+        return
+    sid = hello.sid
+    if not teacher:
+        await store.publish(code, {"type": "members", "count": await store.join(code, sid)})
+
+    subscribed = asyncio.Event()
+
+    async def forward() -> None:
+        agen = store.subscribe(code)
+        try:
+            async for msg in agen:
+                if msg["type"] == "subscribed":
+                    subscribed.set()
+                elif teacher or msg["type"] not in TEACHER_ONLY:
+                    await ws.send_json(msg)
+        except (BroadcastLost, OSError, RuntimeError) as e:  # the store or the socket went away:
+            subscribed.set()  # the client reconnects and catches up from the snapshot
+            await _close(ws, 1011, f"broadcast lost, reconnect: {e}"[:120])
+        finally:
+            await agen.aclose()
+
+    # subscribe first, then catch up: nothing published in between is lost
+    fwd = asyncio.create_task(forward())
+    times: list[float] = []
+    try:
+        try:
+            await asyncio.wait_for(subscribed.wait(), 20)
+        except asyncio.TimeoutError:
+            await _close(ws, 1011, "could not subscribe to the class: reconnect")
+            return
+        for msg in await _snapshot(store, code):
+            if teacher or msg["type"] not in TEACHER_ONLY:
+                await ws.send_json(msg)
+        while True:
+            raw = await ws.receive_text()
+            now = time.monotonic()
+            times = [t for t in times if now - t < FLOOD[1]] + [now]
+            if len(times) > FLOOD[0]:
+                await _close(ws, 1008, "too many messages")
+                break
+            if len(raw) > MAX_MESSAGE:
+                await ws.send_json({"type": "error", "detail": f"message over {MAX_MESSAGE} bytes"})
+                continue
+            try:
+                msg = (TEACHER if teacher else STUDENT).validate_json(raw)
+            except ValidationError as e:
+                await ws.send_json({"type": "error", "detail": e.errors(include_url=False, include_input=False)[0]["msg"]})
+                continue
+            try:
+                await _handle(store, code, sid, msg)
+            except NotOpen as e:
+                await ws.send_json({"type": "error", "detail": str(e)})
+    except (WebSocketDisconnect, RuntimeError, OSError):  # starlette's WebSocketDisconnected is a RuntimeError
+        pass
+    finally:
+        fwd.cancel()
+        if not teacher:  # shielded: a cancelled handler (server shutting down) still records the leave
+            await asyncio.shield(_leave(store, code, sid))
+
+
+async def _leave(store: SessionStore, code: str, sid: str) -> None:
+    try:
+        await store.publish(code, {"type": "members", "count": await store.leave(code, sid)})
+    except Exception:  # the store may be going away with the process
+        pass
+
+
+async def _close(ws: WebSocket, code: int, reason: str) -> None:
+    try:
+        await ws.close(code, reason)
+    except RuntimeError:
+        pass
+
+
+async def _handle(store: SessionStore, code: str, sid: str, msg: Any) -> None:
+    if isinstance(msg, StateMsg):
+        state = {k: v for k, v in msg.state.items() if k in STATE_KEYS}
+        out = {"state": state, "ts": msg.ts if msg.ts is not None else time.time() * 1000}
+        await store.put(code, "state", out)
+        await store.publish(code, {"type": "state", **out})
+    elif isinstance(msg, Ask):
+        q = msg.model_dump(exclude={"type"})
+        await store.put(code, "question", q, fresh=True)
+        await store.publish(code, {"type": "ask", **q})
+        await store.publish(code, _tally(q, {}))
+    elif isinstance(msg, Reset):
+        await store.put(code, "question", None, fresh=True)
+        await store.publish(code, {"type": "reset"})
+    elif isinstance(msg, Reveal):
+        s = await store.get(code)
+        q = s and s["question"]
+        if not q:
+            raise NotOpen("no open question to reveal: ask first")
+        if len(msg.weights) != len(q["tokens"]):
+            raise NotOpen(f"{len(msg.weights)} weights for {len(q['tokens'])} tokens")
+        top = max(range(len(msg.weights)), key=msg.weights.__getitem__)
+        counts = s["answers"]
+        reveal = {"weights": msg.weights, "top": top, "top_count": counts.get(top, 0),
+                  "counts": [counts.get(i, 0) for i in range(len(q["tokens"]))],
+                  "answered": sum(counts.values())}
+        await store.put(code, "question", {**q, "reveal": reveal})
+        await store.publish(code, {"type": "reveal", **reveal})
+    elif isinstance(msg, Answer):  # checked and counted in one atomic step of the store
+        counts, seq = await store.answer(code, sid, msg.index)
+        await store.publish(code, {"type": "tally", "counts": counts, "answered": sum(counts), "seq": seq})
