@@ -6,7 +6,7 @@ measures, per student and change, the delay from the teacher's send to the stude
 student answers once and the teacher's tally must count exactly S. Prints p50/p95/max latency, lost
 messages (must be 0) and the count. Every loop is bounded in count and time.
 
-Run: ``/work/main/.venv/bin/python bench/classroom_load.py [--students 200] [--changes 20]``.
+Run: ``make bench`` (or ``.venv/bin/python bench/classroom_load.py [--students 200] [--changes 20]``).
 """
 
 from __future__ import annotations
