@@ -27,4 +27,4 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
 
 # --ws-max-size: a live-class message is at most 8 kB; a socket sending more than 64 kB is closed (1009)
 # before the frame is read into memory
-CMD ["uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000", "--ws-max-size", "65536"]
+CMD ["uvicorn", "attnscope_server.main:app", "--host", "0.0.0.0", "--port", "8000", "--ws-max-size", "65536"]

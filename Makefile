@@ -22,7 +22,7 @@ install: $(STAMP)
 
 run: $(STAMP)
 	@echo "AttnScope: open http://$(HOST):$(PORT)"
-	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/uvicorn app.main:app --host $(HOST) --port $(PORT)
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/uvicorn attnscope_server.main:app --host $(HOST) --port $(PORT)
 
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -46,7 +46,7 @@ fuzz: $(STAMP)
 	HF_HUB_OFFLINE=1 ATTNSCOPE_FUZZ_EXAMPLES=300 $(BIN)/python -m pytest tests/api/test_fuzz.py -q
 
 train-builtin: $(STAMP)
-	$(BIN)/python -m app.builtin.train
+	$(BIN)/python -m attnscope.builtin.train
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-artifacts

@@ -7,26 +7,25 @@ import logging
 import os
 import pkgutil
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import StrictUndefined
 
-from app.api import errors
-from app.api.middleware import BodyLimit, SecurityHeaders
-import app.api.routes as routes_pkg
-from app.core.config import Settings, get_settings
-from app.inspect.registry import Registry
+from attnscope_server.api import errors
+from attnscope_server.api.middleware import BodyLimit, SecurityHeaders
+import attnscope_server.api.routes as routes_pkg
+from attnscope.settings import Settings, get_settings
+from attnscope.inspection.registry import Registry
+from attnscope.resources import static_dir, templates_dir
 
-ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
 def discover_routers() -> list:
-    """Every ``router`` in ``app/api/routes/``: one module per resource, in name order."""
+    """Every ``router`` in ``attnscope_server.api.routes`` (``app/api/routes/``): one module per resource, in name order."""
     mods = sorted(m.name for m in pkgutil.iter_modules(routes_pkg.__path__))
     return [importlib.import_module(f"{routes_pkg.__name__}.{m}").router for m in mods]
 
@@ -57,13 +56,13 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     app.state.settings = settings
     if registry is not None:  # usable before the lifespan runs (schemathesis, embedding in other apps)
         app.state.registry = registry
-    templates = Jinja2Templates(directory=ROOT / "templates")
+    templates = Jinja2Templates(directory=templates_dir())
     templates.env.undefined = StrictUndefined
     app.state.templates = templates
     errors.install(app)
     for router in discover_routers():
         app.include_router(router)
-    app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
+    app.mount("/static", StaticFiles(directory=static_dir()), name="static")
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)
     return app

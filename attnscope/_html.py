@@ -24,8 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
+from attnscope.resources import static_dir
+
 VIEWS = ("attention", "model", "heads", "steps")
-_JS_DIRS = (Path(__file__).resolve().parents[1] / "static" / "js",)  # the checkout / editable install / image
+_JS_DIRS = (static_dir() / "js",)
 
 
 def js_source(name: str) -> str:

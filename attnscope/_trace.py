@@ -7,23 +7,23 @@ from pathlib import Path
 
 import numpy as np
 
-from app.inspect.trace import Trace as CoreTrace
+from attnscope.inspection.trace import Trace as CoreTrace
 
 
 def adapter_for(model, tokenizer, model_id: str | None = None, name: str | None = None):
-    """The adapter of ``model``'s family (``app.inspect.adapters.wrap``: the server's families table)."""
+    """The adapter of ``model``'s family (``attnscope.inspection.adapters.wrap``: the server's families table)."""
     if getattr(model.config, "_attn_implementation", "eager") != "eager":
         # SDPA and flash kernels never build the weights: inspection needs the eager path
         warnings.warn(f"attnscope switched {type(model).__name__} to attn_implementation='eager' "
                       "(fused kernels do not return attention weights)", stacklevel=3)
         model.set_attn_implementation("eager")
-    from app.inspect.adapters import wrap
+    from attnscope.inspection.adapters import wrap
 
     return wrap(model, tokenizer, model_id=model_id, name=name)
 
 
 class Trace:
-    """One forward pass: the server's :class:`app.inspect.trace.Trace` plus numpy, pandas and HTML out.
+    """One forward pass: the server's :class:`attnscope.inspection.trace.Trace` plus numpy, pandas and HTML out.
 
     Every attribute of the core trace reads through (``tokens``, ``blocks``, ``weights(block, layer)``,
     ``block(block, layer).q`` ...), with the same names the API and the page use.

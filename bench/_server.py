@@ -30,7 +30,7 @@ def serving(preload: str = '["minilm"]', **env: str) -> Iterator[tuple[str, subp
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_WAIT_POLICY": "PASSIVE", "ATTNSCOPE_PRELOAD": preload, **env}
-    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port),
+    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "attnscope_server.main:app", "--port", str(port),
                                "--log-level", "warning"], cwd=ROOT, env=full_env)
     try:
         for _ in range(600):

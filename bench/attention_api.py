@@ -35,8 +35,8 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 import torch  # noqa: E402
 
-from app.core.config import Settings  # noqa: E402
-from app.inspect.registry import Registry  # noqa: E402
+from attnscope.settings import Settings  # noqa: E402
+from attnscope.inspection.registry import Registry  # noqa: E402
 
 WORDS = ("the cat sat on a mat while students watched attention heads move across long sentences "
          "about rivers banks apples machines and thinking").split()
@@ -74,7 +74,7 @@ def free_port() -> int:
 
 def start_server(port: int) -> subprocess.Popen:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "ATTNSCOPE_PRELOAD": '["minilm"]'}
-    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port),
+    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "attnscope_server.main:app", "--port", str(port),
                                "--log-level", "warning"], cwd=ROOT, env=env)
     base = f"http://127.0.0.1:{port}"
     for _ in range(600):

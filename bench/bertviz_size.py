@@ -17,8 +17,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 from bertviz import head_view  # noqa: E402
 
-from app.core.config import Settings  # noqa: E402
-from app.inspect.registry import Registry  # noqa: E402
+from attnscope.settings import Settings  # noqa: E402
+from attnscope.inspection.registry import Registry  # noqa: E402
 
 WORDS = "students watched the attention heads move across a very long sentence about rivers and banks".split()
 

@@ -1,6 +1,6 @@
 """Benchmark: a class on one server. 30 students on 127.0.0.1 while 5 of them generate.
 
-Starts ``uvicorn app.main:app`` on a free loopback port, then, for each of ``--rounds`` rounds, runs one
+Starts ``uvicorn attnscope_server.main:app`` on a free loopback port, then, for each of ``--rounds`` rounds, runs one
 lesson's work twice:
 1. serial: every request of the lesson one after another (one client);
 2. class: the same work at once: 30 simulated students (Attention: one layer, u8; Step by step: one
@@ -104,7 +104,7 @@ def p95(xs: list[float]) -> float:
 async def main_async(args) -> int:
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_WAIT_POLICY": "PASSIVE"}
-    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
+    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "attnscope_server.main:app", "--host", "127.0.0.1",
                                "--port", str(port), "--log-level", "warning"], cwd=ROOT, env=env)
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}",

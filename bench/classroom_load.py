@@ -1,6 +1,6 @@
 """Live-class load bench: S simulated students (WebSocket clients on 127.0.0.1) in one class across two replicas.
 
-Starts a redis-server and two ``uvicorn app.main:app`` replicas on free loopback ports (no models loaded),
+Starts a redis-server and two ``uvicorn attnscope_server.main:app`` replicas on free loopback ports (no models loaded),
 puts the teacher on replica A and the students alternately on A and B, then sends V view changes and
 measures, per student and change, the delay from the teacher's send to the student's receipt. Then every
 student answers once and the teacher's tally must count exactly S. Prints p50/p95/max latency, lost

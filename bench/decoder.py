@@ -4,7 +4,7 @@ Prints, for ``smollm2`` (SmolLM2-135M-Instruct, 30 layers x 9 heads):
 1. the median time of ``adapter.trace(text)`` (every layer's Q, K, V, weights... captured by hooks;
    a new text each time, so nothing is cached) against a bare ``model(**inputs)`` on the same texts,
    at 64 tokens, and their ratio;
-2. generation speed in tokens/s: ``app.inspect.generate.generate(..., "greedy")`` (KV cache, every
+2. generation speed in tokens/s: ``attnscope.inspection.generate.generate(..., "greedy")`` (KV cache, every
    step's attention row and top candidates) against plain ``model.generate(do_sample=False,
    max_new_tokens=N)`` on the same prompts, and their ratio. Greedy gives both the same tokens.
 
@@ -31,13 +31,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
-from app.core.config import Settings  # noqa: E402
-from app.inspect.generate import generate  # noqa: E402
-from app.inspect.registry import Registry  # noqa: E402
+from attnscope.settings import Settings  # noqa: E402
+from attnscope.inspection.generate import generate  # noqa: E402
+from attnscope.inspection.registry import Registry  # noqa: E402
 
 WORDS = ("the cat sat on a mat while students watched attention heads move across long sentences "
          "about rivers banks apples machines and thinking").split()
-from app.builtin.train import cpu_name  # noqa: E402  (the CPU's model name, as the model card records it)
+from attnscope.builtin.train import cpu_name  # noqa: E402  (the CPU's model name, as the model card records it)
 
 PROMPTS = ["Once upon a time", "The animal didn't cross the street because", "The capital of France is",
            "Alice is wearing a jacket and she is", "In the morning the students", "My favourite fruit is",

@@ -1,6 +1,6 @@
 """Bounded load test against a real server on 127.0.0.1.
 
-Starts ``uvicorn app.main:app`` on a free loopback port, then:
+Starts ``uvicorn attnscope_server.main:app`` on a free loopback port, then:
 1. serial baseline: R requests one after another;
 2. 50 concurrent clients sending a fixed number of mixed requests (models, attention of new and
    repeated sentences on every configured model, health);
@@ -91,7 +91,7 @@ async def run(client: httpx.AsyncClient, reqs, clients: int) -> tuple[int, float
 async def main_async(args) -> int:
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "ATTNSCOPE_TRACE_CACHE_BYTES": str(args.cache_mb * 2**20)}
-    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
+    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "attnscope_server.main:app", "--host", "127.0.0.1",
                                "--port", str(port), "--log-level", "warning"], cwd=ROOT, env=env)
     base = f"http://127.0.0.1:{port}"
     try:

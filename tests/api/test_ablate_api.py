@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from app.inspect.ablate import output_projection, run_ablated
+from attnscope.inspection.ablate import output_projection, run_ablated
 from tests.inspect.decoder_fixtures import tiny_gpt2, tiny_llama
 
 SENTENCE = "The animal didn't cross the street because it was too tired"
@@ -25,10 +25,10 @@ def tiny_textbook(tmp_path_factory):
     """A random 2-layer textbook transformer with the real training grammar's vocabulary."""
     from safetensors.torch import save_file
 
-    from app.builtin import data
-    from app.builtin.model import TextbookConfig, Transformer, save_config
-    from app.builtin.tokenizer import WordTokenizer, save_vocabs
-    from app.inspect.adapters.textbook import TextbookAdapter
+    from attnscope.builtin import data
+    from attnscope.builtin.model import TextbookConfig, Transformer, save_config
+    from attnscope.builtin.tokenizer import WordTokenizer, save_vocabs
+    from attnscope.inspection.adapters.textbook import TextbookAdapter
 
     d = tmp_path_factory.mktemp("textbook")
     pairs = data.make_splits(0, n_train=300, n_valid=10, n_heldout=10).train
@@ -48,9 +48,9 @@ def tiny_client(tiny_bert, tiny_textbook):
     """The real app over tiny random models: BERT, LLaMA (GQA), GPT-2 and the textbook encoder-decoder."""
     from fastapi.testclient import TestClient
 
-    from app.core.config import ModelSpec, Settings
-    from app.inspect.registry import Registry
-    from app.main import create_app
+    from attnscope.settings import ModelSpec, Settings
+    from attnscope.inspection.registry import Registry
+    from attnscope_server.main import create_app
 
     adapters = {"tiny-bert": tiny_bert, "tiny-llama": tiny_llama(), "tiny-gpt2": tiny_gpt2(),
                 "tiny-textbook": tiny_textbook}

@@ -158,14 +158,14 @@ def test_models_lists_a_model_still_loading_without_blocking(tiny_bert):
 
     from fastapi.testclient import TestClient
 
-    from app.core.config import ModelSpec, Settings
-    from app.inspect.registry import Registry
-    from app.main import create_app
+    from attnscope.settings import ModelSpec, Settings
+    from attnscope.inspection.registry import Registry
+    from attnscope_server.main import create_app
 
     gate = threading.Event()
 
     def builder(spec):
-        from app.inspect.adapters.bert import BertAdapter
+        from attnscope.inspection.adapters.bert import BertAdapter
 
         if spec.id == "slow":
             gate.wait(600)  # released below; the listing must not wait for it

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from app.core.config import Settings
-from app.inspect.registry import Registry
+from attnscope.settings import Settings
+from attnscope.inspection.registry import Registry
 
 SENTENCE = "The animal didn't cross the street because it was too tired"
 
@@ -200,7 +200,7 @@ def test_weights_only_decoder_keeps_logits_and_the_causal_mask(smollm2):
 
 @pytest.mark.slow
 def test_the_attention_route_tokenises_its_text_once(client, minilm, monkeypatch):
-    import app.inspect.adapters.generic as generic
+    import attnscope.inspection.adapters.generic as generic
 
     calls = []
     real = generic.tokenize
@@ -217,7 +217,7 @@ OCTET = {"Accept": "application/octet-stream"}
 @pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["f16", "u8"])
 def test_binary_answer_holds_the_json_answer_and_the_models_weights(client, minilm, fmt):
-    from app.api.encode import unpack_binary
+    from attnscope.encode import unpack_binary
 
     text = "Binary answers carry the same weights without base64"
     req = {"model": "minilm", "text": text, "layer": 3, "format": fmt}

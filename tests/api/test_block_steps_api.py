@@ -77,7 +77,7 @@ def test_textbook_encoder_add_and_norm(client, registry):
     assert r["activation"] == "relu" and r["max_diff"] < 1e-5
     assert min(r["ffn_act"]) >= 0
     a = registry.get("textbook")
-    from app.builtin.model import Recording
+    from attnscope.builtin.model import Recording
     rec = Recording()
     with torch.inference_mode():
         a.model.encode(torch.tensor([a.source_tokens("je suis étudiant").ids]), rec)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from app.inspect import positional
+from attnscope.inspection import positional
 
 pytestmark = pytest.mark.slow  # runs the real MiniLM
 

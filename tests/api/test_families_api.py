@@ -31,9 +31,9 @@ def saved(tmp_path_factory):
 def client(saved):
     from fastapi.testclient import TestClient
 
-    from app.core.config import ModelSpec, Settings
-    from app.inspect.registry import Registry, build_adapter
-    from app.main import create_app
+    from attnscope.settings import ModelSpec, Settings
+    from attnscope.inspection.registry import Registry, build_adapter
+    from attnscope_server.main import create_app
 
     specs = [ModelSpec(id=f"tiny-{f}", source="test") for f in FAMILIES]
     specs += [ModelSpec(id="local-t5", source=str(saved / "t5")), ModelSpec(id="mamba", source=str(saved / "mamba"))]
@@ -149,7 +149,7 @@ def test_steps_ablate_and_generate_where_offered(client):
 
 
 def test_seq2seq_serves_the_textbook_model_too(client):
-    from app.inspect.adapters.textbook import TextbookAdapter
+    from attnscope.inspection.adapters.textbook import TextbookAdapter
 
     r = client.post("/api/seq2seq", json={"model": "textbook", "text": "je suis étudiant"})
     assert r.status_code == 200, r.text

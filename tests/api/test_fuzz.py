@@ -16,8 +16,8 @@ pytestmark = pytest.mark.slow
 EXAMPLES = int(os.environ.get("ATTNSCOPE_FUZZ_EXAMPLES", "20"))
 
 
-from app.inspect import get_registry  # noqa: E402  (the process-wide registry the other tests share)
-from app.main import create_app  # noqa: E402
+from attnscope.inspection import get_registry  # noqa: E402  (the process-wide registry the other tests share)
+from attnscope_server.main import create_app  # noqa: E402
 
 # reading the schema runs the app's lifespan, which starts loading every model on a background thread.
 # Wait for it here: transformers' lazy imports are not thread-safe, and the modules collected after this

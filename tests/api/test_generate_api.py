@@ -42,7 +42,7 @@ def hf_generate(adapter, text: str, n: int, **kw) -> list[int]:
 
 BROKEN = ("SmolLM2's lm_head is not tied to its embeddings (it is random or on the meta device): it was loaded at "
           "the same time as another Hugging Face model, and transformers' from_pretrained is not thread-safe. "
-          "Serialise from_pretrained in app/inspect/adapters/hf.py:load_pretrained with a process-wide lock.")
+          "Serialise from_pretrained in attnscope/inspection/adapters/hf.py:load_pretrained with a process-wide lock.")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -249,7 +249,7 @@ def lock_is_free(adapter) -> bool:
 
 @pytest.mark.parametrize("spec", ["2.3", "2.4"])
 def test_a_disconnected_client_stops_the_generation(client, smollm2, monkeypatch, spec):
-    import app.api.routes.generate as route
+    import attnscope_server.api.routes.generate as route
 
     produced = []
     real = route.generate

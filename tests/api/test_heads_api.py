@@ -15,9 +15,9 @@ def tiny_client(tiny_bert):
     """The real app over a registry that holds only the random tiny BERT."""
     from fastapi.testclient import TestClient
 
-    from app.core.config import ModelSpec, Settings
-    from app.inspect.registry import Registry
-    from app.main import create_app
+    from attnscope.settings import ModelSpec, Settings
+    from attnscope.inspection.registry import Registry
+    from attnscope_server.main import create_app
 
     settings = Settings(models=[ModelSpec(id="tiny-bert", source="test", family="bert")])
     with TestClient(create_app(settings, Registry(settings, builder=lambda _spec: tiny_bert))) as c:

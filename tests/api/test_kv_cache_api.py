@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from app.inspect import kv_cache
+from attnscope.inspection import kv_cache
 
 PROMPT = "Yesterday Alice was wearing a jacket and she"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.inspect.patterns import pattern_mask
+from attnscope.inspection.patterns import pattern_mask
 
 TEXT = "le chat noir mange la pomme rouge"
 

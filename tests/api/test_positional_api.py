@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from app.inspect import positional
+from attnscope.inspection import positional
 
 SEEDS = Path("/work/shared/seeds/examples.json")
 ROBOT = [[0.00, 1.00, 0.00, 1.00], [0.84, 0.54, 0.10, 1.00], [0.91, -0.42, 0.20, 0.98], [0.14, -0.99, 0.30, 0.96]]

@@ -37,7 +37,7 @@ def test_templates_have_no_inline_scripts_or_handlers():
 def test_loader_never_trusts_remote_code_and_always_asks_for_eager(monkeypatch):
     from transformers import AutoModel, AutoTokenizer
 
-    from app.inspect.adapters.hf import load_pretrained
+    from attnscope.inspection.adapters.hf import load_pretrained
 
     calls = []
 
@@ -75,7 +75,7 @@ def test_a_broken_model_is_named_failed_and_the_others_still_work(tmp_path, brow
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port),
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "attnscope_server.main:app", "--port", str(port),
                              "--log-level", "warning"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"

@@ -109,9 +109,9 @@ def tiny_client(tiny_bert):
     """The real app over a registry that holds only the random tiny BERT."""
     from fastapi.testclient import TestClient
 
-    from app.core.config import ModelSpec, Settings
-    from app.inspect.registry import Registry
-    from app.main import create_app
+    from attnscope.settings import ModelSpec, Settings
+    from attnscope.inspection.registry import Registry
+    from attnscope_server.main import create_app
 
     settings = Settings(models=[ModelSpec(id="tiny-bert", source="test", family="bert")])
     with TestClient(create_app(settings, Registry(settings, builder=lambda _spec: tiny_bert))) as c:
@@ -164,7 +164,7 @@ def test_missing_fields_are_named(client):
 
 
 # --------------------------------------------------------------------------- textbook (encoder-decoder)
-# Run after the textbook adapter (app/inspect/adapters/textbook.py) is integrated:
+# Run after the textbook adapter (attnscope/inspection/adapters/textbook.py) is integrated:
 #   pytest tests/api/test_steps_api.py -k textbook
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from app.api.routes.pages import VIEWS
+from attnscope_server.api.routes.pages import VIEWS
 from tests.classroom.wsclient import Member
 from tests.screens import shot
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from app.builtin import train
+from attnscope.builtin import train
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "models" / "textbook"
@@ -33,8 +33,8 @@ def sha256(path: Path) -> str:
 
 
 def run_training(out: Path, *args: str) -> Path:
-    """``python -m app.builtin.train --out out *args`` in a fresh process (threads, seeds and flags set there)."""
-    proc = subprocess.run([sys.executable, "-m", "app.builtin.train", "--out", str(out), "--seed", "0", *args],
+    """``python -m attnscope.builtin.train --out out *args`` in a fresh process (threads, seeds and flags set there)."""
+    proc = subprocess.run([sys.executable, "-m", "attnscope.builtin.train", "--out", str(out), "--seed", "0", *args],
                           cwd=ROOT, timeout=1800, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out
@@ -72,7 +72,7 @@ def test_short_runs_actually_trained(short_runs):
     import numpy as np
     import torch
 
-    from app.builtin.model import Transformer, load_model
+    from attnscope.builtin.model import Transformer, load_model
 
     trained = load_file(str(short_runs[0] / "model.safetensors"))
     torch.manual_seed(0)
@@ -95,8 +95,8 @@ def test_retrain_reaches_the_cards_exact_match(retrained):
 
 @pytest.mark.slow
 def test_retrain_translates_the_cards_examples(retrained, retrained_dir):
-    from app.builtin.model import load_model
-    from app.builtin.tokenizer import load_vocabs
+    from attnscope.builtin.model import load_model
+    from attnscope.builtin.tokenizer import load_vocabs
 
     assert retrained["examples"] == train.EXAMPLES
     src, tgt = load_vocabs(retrained_dir / "vocab.json")  # again, from the saved weights
@@ -118,8 +118,8 @@ def test_the_shipped_model_meets_its_own_card():
     assert m["valid"]["exact_match"] >= train.QUALITY["valid_exact_match"]
     assert m["heldout"]["exact_match"] >= train.QUALITY["heldout_exact_match"]
     assert m["examples"] == train.EXAMPLES
-    from app.builtin.model import load_model
-    from app.builtin.tokenizer import load_vocabs
+    from attnscope.builtin.model import load_model
+    from attnscope.builtin.tokenizer import load_vocabs
 
     src, tgt = load_vocabs(SHIPPED / "vocab.json")
     assert train.translate_examples(load_model(SHIPPED), src, tgt) == train.EXAMPLES  # the weights, not the file

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from app.builtin import data
-from app.builtin.model import (
+from attnscope.builtin import data
+from attnscope.builtin.model import (
     Recording,
     TextbookConfig,
     Transformer,
@@ -18,9 +18,9 @@ from app.builtin.model import (
     load_model,
     sinusoidal_encoding,
 )
-from app.builtin.tokenizer import EOS_ID, WordTokenizer, load_vocabs, split
-from app.builtin.train import TrainSettings, to_examples, train
-from app.inspect.adapters.textbook import MODEL_DIR, TextbookAdapter
+from attnscope.builtin.tokenizer import EOS_ID, WordTokenizer, load_vocabs, split
+from attnscope.builtin.train import TrainSettings, to_examples, train
+from attnscope.inspection.adapters.textbook import MODEL_DIR, TextbookAdapter
 
 METRICS = json.loads((MODEL_DIR / "metrics.json").read_text(encoding="utf-8"))
 

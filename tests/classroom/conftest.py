@@ -77,7 +77,7 @@ def start_replica(redis_url: str | None, log: Path, log_level: str = "warning",
     if redis_url:
         env["ATTNSCOPE_REDIS_URL"] = redis_url
     f = log.open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "attnscope_server.main:app", "--host", "127.0.0.1",
                              "--port", str(port), "--log-level", log_level, "--ws-max-size", "65536"],  # as the Dockerfile
                             cwd=ROOT, env=env,
                             stdout=f, stderr=subprocess.STDOUT)

@@ -38,7 +38,7 @@ def dockerfile_cmd() -> list[str]:
 
 def app_port() -> int:
     cmd = dockerfile_cmd()
-    assert cmd[:2] == ["uvicorn", "app.main:app"], cmd
+    assert cmd[:2] == ["uvicorn", "attnscope_server.main:app"], cmd
     assert int(cmd[cmd.index("--ws-max-size") + 1]) <= 1 << 20, "WebSocket frames must be capped"
     return int(cmd[cmd.index("--port") + 1])
 

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from app.classroom.store import ALPHABET, CODE_LEN, BroadcastLost, MemoryStore, NotOpen, RedisStore
+from attnscope_server.classroom.store import ALPHABET, CODE_LEN, BroadcastLost, MemoryStore, NotOpen, RedisStore
 from tests.classroom.conftest import free_port, redis_exe, start_redis, stop
 
 pytestmark = pytest.mark.timeout(120)

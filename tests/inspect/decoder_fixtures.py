@@ -61,7 +61,7 @@ def tiny_llama_model(attention_bias: bool = False, seed: int = 0):
 
 @functools.cache
 def tiny_llama(attention_bias: bool = False):
-    from app.inspect.adapters.llama import LlamaAdapter
+    from attnscope.inspection.adapters.llama import LlamaAdapter
 
     return LlamaAdapter("tiny-llama", "test", "tiny", model=tiny_llama_model(attention_bias),
                         tokenizer=tiny_tokenizer())
@@ -71,7 +71,7 @@ def tiny_llama(attention_bias: bool = False):
 def tiny_gpt2(scale_by_layer: bool = False):
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from app.inspect.adapters.gpt2 import GPT2Adapter
+    from attnscope.inspection.adapters.gpt2 import GPT2Adapter
 
     tok = tiny_tokenizer()
     torch.manual_seed(0)
@@ -90,9 +90,9 @@ def smollm2_cache() -> tuple[Path, Path, float]:
     The app's own cache (``ATTNSCOPE_CACHE``) so the live server of the browser tests, later runs
     and ``make run`` reuse the conversion instead of converting again.
     """
-    from app.core.config import get_settings
-    from app.inspect.gguf_cache import ensure_safetensors
-    from app.inspect.sources import resolve
+    from attnscope.settings import get_settings
+    from attnscope.inspection.gguf_cache import ensure_safetensors
+    from attnscope.inspection.sources import resolve
 
     gguf = Path(resolve(SMOLLM2_SOURCE))
     root = get_settings().cache
@@ -104,7 +104,7 @@ def smollm2_cache() -> tuple[Path, Path, float]:
 @functools.cache
 def smollm2():
     """The real SmolLM2-135M-Instruct adapter: the process-wide registry's, shared with the API tests."""
-    from app.inspect import get_registry
+    from attnscope.inspection import get_registry
 
     smollm2_cache()
     return get_registry().get("smollm2")

@@ -92,8 +92,8 @@ def build(family: str, seed: int = 0, attn: str = "eager", **overrides):
 
 @functools.cache
 def tiny(family: str):
-    """The adapter of the tiny ``family`` model, through the public :func:`app.inspect.adapters.wrap`."""
-    from app.inspect.adapters import wrap
+    """The adapter of the tiny ``family`` model, through the public :func:`attnscope.inspection.adapters.wrap`."""
+    from attnscope.inspection.adapters import wrap
 
     model, tok = build(family)
     return wrap(model, tok, model_id=f"tiny-{family}")

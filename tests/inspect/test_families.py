@@ -114,7 +114,7 @@ def test_t5_relative_position_bias_is_the_added_bias():
 
 @pytest.mark.parametrize("family", [f for f in ff.DECODERS if ff.tiny(f).info.capabilities["generate"]])
 def test_greedy_equals_model_generate(family):
-    from app.inspect.generate import generate
+    from attnscope.inspection.generate import generate
 
     adapter = ff.tiny(family)
     steps = list(generate(adapter, SOURCE, "greedy", max_new_tokens=6))
@@ -152,7 +152,7 @@ def test_encoders_do_not_generate_and_reasons_are_given():
 
 
 def test_gemma2_soft_capping_turns_steps_off():
-    from app.inspect.adapters import wrap
+    from attnscope.inspection.adapters import wrap
 
     model, tok = ff.build("gemma2", attn_logit_softcapping=50.0)
     adapter = wrap(model, tok, "tiny-gemma2-capped")
@@ -166,7 +166,7 @@ def test_unknown_architecture_gets_attention_only():
     """An architecture outside the table: attention views from output_attentions, steps refused with a reason."""
     import transformers
 
-    from app.inspect.adapters import wrap
+    from attnscope.inspection.adapters import wrap
 
     tok = ff.tiny_tokenizer()
     cfg = transformers.XLMRobertaConfig(vocab_size=len(tok), hidden_size=32, num_attention_heads=4,
@@ -185,7 +185,7 @@ def test_unknown_architecture_gets_attention_only():
 
 
 def test_unreadable_attention_is_a_readable_error():
-    from app.inspect.adapters import wrap
+    from attnscope.inspection.adapters import wrap
 
     model, tok = ff.build("llama", attn="sdpa")
     with pytest.raises(ValueError, match="attn_implementation='eager'"):
@@ -205,8 +205,8 @@ def test_hooks_are_removed_after_every_family():
 
 @pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
 def test_half_precision_identities_hold_to_the_stated_tolerance(dtype):
-    from app.inspect.adapters import wrap
-    from app.inspect.adapters.generic import TOLERANCE
+    from attnscope.inspection.adapters import wrap
+    from attnscope.inspection.adapters.generic import TOLERANCE
 
     model, tok = ff.build("llama")
     adapter = wrap(model.to(getattr(torch, dtype)), tok, f"tiny-{dtype}")
@@ -227,8 +227,8 @@ def test_unknown_decoder_gets_causal_attention_and_generation():
     """BLOOM (ALiBi) is not in the table: its attention is still read, causal, and it still generates."""
     import transformers
 
-    from app.inspect.adapters import wrap
-    from app.inspect.generate import generate
+    from attnscope.inspection.adapters import wrap
+    from attnscope.inspection.generate import generate
 
     tok = ff.tiny_tokenizer()
     special = tok.eos_token_id
@@ -259,7 +259,7 @@ def test_wrap_real_minilm_and_smollm2(minilm_dir, smollm2):
     """The notebook entry point on the shipped models: the right family, the registry adapter's numbers."""
     from transformers import AutoModel, AutoTokenizer
 
-    from app.inspect.adapters import wrap
+    from attnscope.inspection.adapters import wrap
 
     model = AutoModel.from_pretrained(minilm_dir, attn_implementation="eager")
     minilm = wrap(model, AutoTokenizer.from_pretrained(minilm_dir), "my-minilm", "MiniLM")
@@ -276,7 +276,7 @@ def test_wrap_real_minilm_and_smollm2(minilm_dir, smollm2):
 
 def test_t5_with_a_deeper_decoder():
     """num_decoder_layers != num_layers: every block group has its own depth, and its weights are readable."""
-    from app.inspect.adapters import wrap
+    from attnscope.inspection.adapters import wrap
 
     model, tok = ff.build("t5", num_decoder_layers=3)
     adapter = wrap(model, tok, "tiny-t5-deep")
@@ -293,8 +293,8 @@ def test_encoder_halves_and_task_heads_wrap_too():
     """T5EncoderModel (the encoder half alone) and a BERT with a classification head: parity, steps, ablation."""
     import transformers
 
-    from app.inspect.ablate import ablate
-    from app.inspect.adapters import wrap
+    from attnscope.inspection.ablate import ablate
+    from attnscope.inspection.adapters import wrap
 
     tok = ff.tiny_tokenizer()
     t5 = transformers.T5Config(vocab_size=len(tok), d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4,

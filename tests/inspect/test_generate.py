@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import decoder_fixtures as df
-from app.inspect.generate import generate, next_token
+from attnscope.inspection.generate import generate, next_token
 
 PROMPT = "The animal didn't cross the street because"
 

@@ -171,7 +171,7 @@ def test_hooks_are_removed_even_when_the_pass_fails(monkeypatch):
 @pytest.fixture
 def fake_gguf(tmp_path, monkeypatch):
     """A .gguf file whose "conversion" returns the tiny LLaMA; counts conversions."""
-    from app.inspect import gguf_cache
+    from attnscope.inspection import gguf_cache
 
     gguf = tmp_path / "pkg" / "Tiny-Model.Q4_1.gguf"
     gguf.parent.mkdir()
@@ -187,7 +187,7 @@ def fake_gguf(tmp_path, monkeypatch):
 
 
 def test_gguf_cache_converts_once_then_loads_safetensors(fake_gguf, caplog):
-    from app.inspect import gguf_cache
+    from attnscope.inspection import gguf_cache
 
     gguf, root, calls = fake_gguf
     assert gguf_cache.status(str(gguf)) is None
@@ -210,7 +210,7 @@ def test_gguf_cache_converts_once_then_loads_safetensors(fake_gguf, caplog):
 
 
 def test_gguf_cache_is_atomic_and_notices_a_different_file(fake_gguf, monkeypatch):
-    from app.inspect import gguf_cache
+    from attnscope.inspection import gguf_cache
 
     gguf, root, calls = fake_gguf
 
@@ -256,7 +256,7 @@ def test_real_smollm2_config_and_parity():
 
 @pytest.mark.slow
 def test_real_smollm2_second_load_comes_from_the_safetensors_cache(monkeypatch):
-    from app.inspect import gguf_cache
+    from attnscope.inspection import gguf_cache
 
     gguf, root, seconds = df.smollm2_cache()
     target = gguf_cache.cache_dir_for(gguf, root)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from app.core.config import Settings
-from app.inspect.registry import Registry
+from attnscope.settings import Settings
+from attnscope.inspection.registry import Registry
 
 pytestmark = pytest.mark.slow
 WORDS = "the cat sat on a mat while students watched attention heads move across long sentences".split()

@@ -12,7 +12,7 @@ from tests.inspect import family_fixtures as ff
 
 
 def test_model_ids_come_from_the_name_or_are_given():
-    from app.core.config import spec_from_cli
+    from attnscope.settings import spec_from_cli
 
     assert spec_from_cli("Qwen/Qwen2.5-0.5B-Instruct").id == "qwen2.5-0.5b-instruct"
     assert spec_from_cli("/data/My Models/bert_ft/").id == "bert_ft"
@@ -23,8 +23,8 @@ def test_model_ids_come_from_the_name_or_are_given():
 
 
 def test_serve_model_flags_extend_extra_models(monkeypatch):
-    from app.cli import extra_models_env
-    from app.core.config import Settings
+    from attnscope.cli import extra_models_env
+    from attnscope.settings import Settings
 
     monkeypatch.setenv("ATTNSCOPE_EXTRA_MODELS", json.dumps([{"id": "bert-base", "source": "google-bert/bert-base-uncased"}]))
     env = extra_models_env(["gpt2", "t5=/models/t5-small"])
@@ -37,8 +37,8 @@ def test_serve_model_flags_extend_extra_models(monkeypatch):
 def test_device_and_dtype_settings(monkeypatch):
     from pydantic import ValidationError
 
-    from app.core.config import Settings
-    from app.inspect.adapters.loading import resolve_device
+    from attnscope.settings import Settings
+    from attnscope.inspection.adapters.loading import resolve_device
 
     monkeypatch.setenv("ATTNSCOPE_DEVICE", "auto")
     monkeypatch.setenv("ATTNSCOPE_DTYPE", "bfloat16")
@@ -55,8 +55,8 @@ def test_device_and_dtype_settings(monkeypatch):
 
 def test_a_local_folder_loads_with_the_family_from_its_config(tmp_path):
     """``build_adapter`` with family "auto": the right model class (LM head), dtype, and parity."""
-    from app.core.config import ModelSpec
-    from app.inspect.registry import build_adapter
+    from attnscope.settings import ModelSpec
+    from attnscope.inspection.registry import build_adapter
 
     model, tok = ff.build("bart")
     model.save_pretrained(tmp_path / "bart")
@@ -73,8 +73,8 @@ def test_a_saved_t5_encoder_loads_as_an_encoder(tmp_path):
     """A checkpoint of the encoder half alone (``T5EncoderModel``) loads as such: an encoder, not a seq2seq."""
     import transformers
 
-    from app.core.config import ModelSpec
-    from app.inspect.registry import build_adapter
+    from attnscope.settings import ModelSpec
+    from attnscope.inspection.registry import build_adapter
 
     tok = ff.tiny_tokenizer()
     cfg = transformers.T5Config(vocab_size=len(tok), d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
@@ -89,7 +89,7 @@ def test_a_saved_t5_encoder_loads_as_an_encoder(tmp_path):
 
 def test_trust_remote_code_is_never_set(tmp_path):
     """A config that asks for remote code (auto_map) is refused, not executed."""
-    from app.inspect.adapters.loading import load_model
+    from attnscope.inspection.adapters.loading import load_model
 
     model, tok = ff.build("llama")
     model.save_pretrained(tmp_path / "remote")

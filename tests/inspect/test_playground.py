@@ -1,4 +1,4 @@
-"""Unit tests for app.inspect.playground: lecture presets, hand checks, every error path."""
+"""Unit tests for attnscope.inspection.playground: lecture presets, hand checks, every error path."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from app.inspect.playground import (
+from attnscope.inspection.playground import (
     MAX_COLS,
     MAX_ROWS,
     PRESET_META_KEYS,

@@ -1,4 +1,4 @@
-"""Unit tests for app.inspect.positional: the lecture's table, the rotation property, by-hand kinds, bounds."""
+"""Unit tests for attnscope.inspection.positional: the lecture's table, the rotation property, by-hand kinds, bounds."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from app.inspect.positional import (
+from attnscope.inspection.positional import (
     I_AM_A_ROBOT,
     KINDS,
     PositionalError,

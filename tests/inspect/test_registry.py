@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from app.core.config import ModelSpec, Settings
-from app.inspect.registry import ModelUnavailableError, Registry, TraceCache, UnknownModelError
+from attnscope.settings import ModelSpec, Settings
+from attnscope.inspection.registry import ModelUnavailableError, Registry, TraceCache, UnknownModelError
 
 
 def registry_with(tiny_bert, **extra):

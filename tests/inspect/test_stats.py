@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from app.inspect import stats
-from app.inspect.stats import block_stats, head_stats, label, residual_mean, rollout
-from app.inspect.trace import AttentionBlock, Tokens, Trace
+from attnscope.inspection import stats
+from attnscope.inspection.stats import block_stats, head_stats, label, residual_mean, rollout
+from attnscope.inspection.trace import AttentionBlock, Tokens, Trace
 
 
 def one_head_stats(w: np.ndarray, special=None, mask=None, square=True) -> dict:

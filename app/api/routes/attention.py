@@ -2,9 +2,9 @@ import json
 
 from fastapi import APIRouter, Request, Response
 
-from app.api.deps import RegistryDep, SettingsDep, checked_text
-from app.api.encode import BINARY_TYPE, binary, encode, raw_bytes
-from app.api.schemas import AttentionRequest
+from attnscope_server.api.deps import RegistryDep, SettingsDep, checked_text
+from attnscope.encode import BINARY_TYPE, binary, encode, raw_bytes
+from attnscope_server.api.schemas import AttentionRequest
 
 router = APIRouter(prefix="/api", tags=["attention"])
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.api.deps import RegistryDep, SettingsDep, checked_text
-from app.api.routes.steps import sig
-from app.api.schemas import Block
-from app.inspect.block_steps import Norm, block_steps, norm_axes
+from attnscope_server.api.deps import RegistryDep, SettingsDep, checked_text
+from attnscope_server.api.routes.steps import sig
+from attnscope_server.api.schemas import Block
+from attnscope.inspection.block_steps import Norm, block_steps, norm_axes
 
 router = APIRouter(prefix="/api", tags=["steps"])
 

@@ -13,7 +13,7 @@ from fastapi import APIRouter, HTTPException, Path, Request, WebSocket, WebSocke
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from app.classroom.store import ALPHABET, CODE_LEN, BroadcastLost, NotOpen, SessionStore, make_store
+from attnscope_server.classroom.store import ALPHABET, CODE_LEN, BroadcastLost, NotOpen, SessionStore, make_store
 
 router = APIRouter(tags=["classroom"])
 log = logging.getLogger(__name__)

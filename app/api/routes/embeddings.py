@@ -1,13 +1,13 @@
 from fastapi import APIRouter
 from pydantic import Field, model_validator
 
-from app.api.deps import RegistryDep, SettingsDep, checked_text
-from app.api.encode import encode
-from app.api.schemas import Format, Strict
-from app.core.config import Settings
-from app.inspect import embeddings as emb
-from app.inspect.registry import Registry
-from app.inspect.trace import Trace
+from attnscope_server.api.deps import RegistryDep, SettingsDep, checked_text
+from attnscope.encode import encode
+from attnscope_server.api.schemas import Format, Strict
+from attnscope.settings import Settings
+from attnscope.inspection import embeddings as emb
+from attnscope.inspection.registry import Registry
+from attnscope.inspection.trace import Trace
 
 router = APIRouter(prefix="/api", tags=["embeddings"])
 

@@ -1,6 +1,6 @@
 """Next-token candidates and step-by-step generation (whole, or streamed as NDJSON), with each step's attention.
 
-Decoders (SmolLM2, GPT-2...) run :mod:`app.inspect.generate`. The textbook encoder-decoder translates
+Decoders (SmolLM2, GPT-2...) run :mod:`attnscope.inspection.generate`. The textbook encoder-decoder translates
 (greedy or beam) with :meth:`TextbookAdapter.translate`; its per-step probabilities and candidates come from
 one teacher-forced decoder pass over its own output.
 
@@ -26,14 +26,14 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.api.deps import RegistryDep, SettingsDep, checked_text
-from app.api.encode import f16_base64
-from app.inspect.adapters.base import Adapter
-from app.inspect.adapters.hf import tokenize
-from app.inspect.generate import (MAX_NEW_TOKENS, Candidate, beam_tree, candidates, generate, prompt_ids,
+from attnscope_server.api.deps import RegistryDep, SettingsDep, checked_text
+from attnscope.encode import f16_base64
+from attnscope.inspection.adapters.base import Adapter
+from attnscope.inspection.adapters.hf import tokenize
+from attnscope.inspection.generate import (MAX_NEW_TOKENS, Candidate, beam_tree, candidates, generate, prompt_ids,
                                   sampled_probs, textbook_beam_tree)
-from app.inspect.kv_cache import bytes_per_token
-from app.inspect.registry import Registry
+from attnscope.inspection.kv_cache import bytes_per_token
+from attnscope.inspection.registry import Registry
 
 router = APIRouter(prefix="/api", tags=["generation"])
 log = logging.getLogger("attnscope")

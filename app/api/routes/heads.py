@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.api.deps import RegistryDep, SettingsDep, checked_text
-from app.api.schemas import Block
-from app.inspect.stats import head_stats, rules
+from attnscope_server.api.deps import RegistryDep, SettingsDep, checked_text
+from attnscope_server.api.schemas import Block
+from attnscope.inspection.stats import head_stats, rules
 
 router = APIRouter(prefix="/api", tags=["analysis"])
 

@@ -1,6 +1,6 @@
 from fastapi import APIRouter
 
-from app.api.deps import RegistryDep
+from attnscope_server.api.deps import RegistryDep
 
 router = APIRouter(tags=["health"])
 

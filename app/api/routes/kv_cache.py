@@ -4,8 +4,8 @@ from typing import Literal
 
 from fastapi import APIRouter, Query
 
-from app.api.deps import RegistryDep
-from app.inspect import kv_cache
+from attnscope_server.api.deps import RegistryDep
+from attnscope.inspection import kv_cache
 
 router = APIRouter(prefix="/api", tags=["generation"])
 

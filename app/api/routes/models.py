@@ -1,6 +1,6 @@
 from fastapi import APIRouter
 
-from app.api.deps import RegistryDep, SettingsDep
+from attnscope_server.api.deps import RegistryDep, SettingsDep
 
 VIEWS_AND_FEATURES = ("attention", "model_view", "heads", "compare", "steps", "ablate", "generate", "seq2seq")
 

@@ -1,10 +1,11 @@
 from pathlib import Path
 
+from attnscope.resources import static_dir, templates_dir
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
 router = APIRouter(include_in_schema=False)
-TEMPLATES = Path(__file__).resolve().parents[3] / "templates"
+TEMPLATES = templates_dir()
 
 #: The page's views, in menu order: (id, title). A view shows when templates/views/<id>.html exists;
 #: its behaviour is static/js/views/<id>.js (``mount(ctx)`` -> ``{show(state)}``).
@@ -25,7 +26,7 @@ VIEWS = [
 
 def view_styles() -> list[str]:
     """Extra stylesheets of the views (static/css/*.css besides style.css, and phone.css, linked last)."""
-    return sorted(p.name for p in (TEMPLATES.parent / "static" / "css").glob("*.css")
+    return sorted(p.name for p in (static_dir() / "css").glob("*.css")
                   if p.name not in ("style.css", "phone.css"))
 
 
@@ -52,4 +53,4 @@ def plotly_js():
 
 @router.get("/favicon.ico")
 def favicon():
-    return FileResponse(Path(__file__).resolve().parents[3] / "static" / "favicon.svg", media_type="image/svg+xml")
+    return FileResponse(static_dir() / "favicon.svg", media_type="image/svg+xml")

@@ -3,8 +3,8 @@ from typing import Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.api.deps import RegistryDep, SettingsDep, checked_text
-from app.inspect import patterns
+from attnscope_server.api.deps import RegistryDep, SettingsDep, checked_text
+from attnscope.inspection import patterns
 
 router = APIRouter(prefix="/api", tags=["analysis"])
 

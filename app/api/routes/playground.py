@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, SkipValidation
 
-from app.inspect.playground import PRESETS, compute
+from attnscope.inspection.playground import PRESETS, compute
 
 router = APIRouter(prefix="/api", tags=["playground"])
 

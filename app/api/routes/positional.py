@@ -3,15 +3,15 @@ from typing import Literal
 import numpy as np
 from fastapi import APIRouter, Query
 
-from app.api.deps import RegistryDep
-from app.api.encode import encode
-from app.inspect import positional
-from app.inspect.embeddings import position_table, rope_base
-from app.inspect.positional import PositionalError
+from attnscope_server.api.deps import RegistryDep
+from attnscope.encode import encode
+from attnscope.inspection import positional
+from attnscope.inspection.embeddings import position_table, rope_base
+from attnscope.inspection.positional import PositionalError
 
 router = APIRouter(prefix="/api", tags=["positions"])
 
-#: Bounds of this endpoint (tighter than app.inspect.positional's, to keep payloads small).
+#: Bounds of this endpoint (tighter than attnscope.inspection.positional's, to keep payloads small).
 MAX_POSITIONS = 512
 MAX_D = 512
 MAX_K = 512

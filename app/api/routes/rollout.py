@@ -5,11 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.api.deps import RegistryDep, SettingsDep, checked_text
-from app.api.encode import encode
-from app.api.routes.heads import block_and_target
-from app.api.schemas import Block
-from app.inspect.stats import rollout
+from attnscope_server.api.deps import RegistryDep, SettingsDep, checked_text
+from attnscope.encode import encode
+from attnscope_server.api.routes.heads import block_and_target
+from attnscope_server.api.schemas import Block
+from attnscope.inspection.stats import rollout
 
 router = APIRouter(prefix="/api", tags=["analysis"])
 

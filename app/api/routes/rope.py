@@ -6,9 +6,9 @@ import numpy as np
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.api.deps import RegistryDep, SettingsDep, checked_text
-from app.api.routes.steps import in_range, sig
-from app.inspect.embeddings import rope_base
+from attnscope_server.api.deps import RegistryDep, SettingsDep, checked_text
+from attnscope_server.api.routes.steps import in_range, sig
+from attnscope.inspection.embeddings import rope_base
 
 router = APIRouter(prefix="/api", tags=["positions"])
 MAX_POSITIONS = 64

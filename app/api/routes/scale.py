@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter, Query
 
-from app.inspect import scale
+from attnscope.inspection import scale
 
 router = APIRouter(prefix="/api", tags=["scale"])
 

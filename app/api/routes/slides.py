@@ -2,8 +2,8 @@
 
 from fastapi import APIRouter, Query
 
-from app.api.deps import RegistryDep
-from app.inspect.slides import comparisons, je_suis_cross
+from attnscope_server.api.deps import RegistryDep
+from attnscope.inspection.slides import comparisons, je_suis_cross
 
 router = APIRouter(prefix="/api", tags=["playground"])
 

@@ -6,10 +6,10 @@ import numpy as np
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.api.deps import RegistryDep, SettingsDep, checked_text
-from app.api.schemas import Block
-from app.inspect.adapters.base import Adapter
-from app.inspect.trace import AttentionBlock
+from attnscope_server.api.deps import RegistryDep, SettingsDep, checked_text
+from attnscope_server.api.schemas import Block
+from attnscope.inspection.adapters.base import Adapter
+from attnscope.inspection.trace import AttentionBlock
 
 router = APIRouter(prefix="/api", tags=["steps"])
 

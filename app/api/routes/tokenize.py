@@ -7,8 +7,8 @@ import re
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.api.deps import RegistryDep, SettingsDep, checked_text
-from app.inspect.adapters.hf import tokenize
+from attnscope_server.api.deps import RegistryDep, SettingsDep, checked_text
+from attnscope.inspection.adapters.hf import tokenize
 
 router = APIRouter(prefix="/api", tags=["embeddings"])
 

@@ -8,14 +8,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from app.inspect.adapters.base import Adapter
+    from attnscope.inspection.adapters.base import Adapter
 
 
 def wrap(model, tokenizer, model_id: str | None = None, name: str | None = None) -> Adapter:
     """The adapter of an in-memory transformers model and its tokenizer; loads nothing.
 
     The family comes from ``model.config.model_type`` (BERT, LLaMA, GPT-2, T5, BART... see
-    :data:`app.inspect.adapters.families.FAMILIES`); an architecture the table does not know gets
+    :data:`attnscope.inspection.adapters.families.FAMILIES`); an architecture the table does not know gets
     the generic adapter, which reads the attention weights only. The model must run eager
     attention (``attn_implementation="eager"``); it is put in ``eval()`` mode.
 
@@ -28,7 +28,7 @@ def wrap(model, tokenizer, model_id: str | None = None, name: str | None = None)
     Raises:
         ValueError: the model does not run eager attention.
     """
-    from app.inspect.adapters.generic import HFAdapter
+    from attnscope.inspection.adapters.generic import HFAdapter
 
     cfg = model.config
     source = getattr(cfg, "name_or_path", "") or cfg.model_type

@@ -129,12 +129,12 @@ def load_causal_lm(source: str, cache_root: Path | None = None):
     """
     from transformers import AutoModelForCausalLM
 
-    from app.inspect.adapters.hf import load_pretrained
+    from attnscope.inspection.adapters.hf import load_pretrained
 
     if not is_gguf(source):
         return load_pretrained(source, AutoModelForCausalLM)
     if cache_root is None:
-        from app.core.config import get_settings
+        from attnscope.settings import get_settings
 
         cache_root = get_settings().cache
     directory = ensure_safetensors(Path(source), Path(cache_root))

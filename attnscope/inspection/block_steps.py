@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from app.inspect.adapters.base import Adapter
+from attnscope.inspection.adapters.base import Adapter
 
 
 @dataclass
@@ -134,7 +134,7 @@ def _run(adapter: Adapter, family: str, text: str) -> None:
         src = torch.tensor([adapter.source_tokens(text).ids])
         adapter.model.encode(src)
         return
-    from app.inspect.adapters.hf import tokenize
+    from attnscope.inspection.adapters.hf import tokenize
 
     inputs, _ = tokenize(adapter.tokenizer, text)
     adapter.model(**inputs, use_cache=False) if family == "llama" else adapter.model(**inputs)

@@ -18,7 +18,7 @@ Which attention a step carries: the new token at position ``p`` is predicted by
 the query of position ``p - 1``, so ``Step.attention`` is that query's row over
 the ``p`` tokens before the new one (prompt + earlier generated tokens), shape
 (L, H, p). This is the textbook "which tokens did it look at to produce this
-word" (as :class:`app.inspect.adapters.textbook.TranslationStep`).
+word" (as :class:`attnscope.inspection.adapters.textbook.TranslationStep`).
 
 Greedy and sampling run the model with its KV cache (one token per forward)
 and stream steps as they come; the adapter's lock is held per forward pass,
@@ -38,8 +38,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from app.inspect.adapters.base import Adapter
-from app.inspect.adapters.hf import display_piece, np32, tokenize
+from attnscope.inspection.adapters.base import Adapter
+from attnscope.inspection.adapters.hf import display_piece, np32, tokenize
 
 MAX_NEW_TOKENS = 64
 STRATEGIES = ("greedy", "sample", "beam")

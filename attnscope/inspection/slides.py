@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.inspect.playground import PRESETS, SLIDE_NUMBERS
+from attnscope.inspection.playground import PRESETS, SLIDE_NUMBERS
 
 
 @dataclass

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.inspect.adapters.generic import DEFAULT_MAX_TOKENS, HFAdapter
+from attnscope.inspection.adapters.generic import DEFAULT_MAX_TOKENS, HFAdapter
 
 
 class GPT2Adapter(HFAdapter):
@@ -31,7 +31,7 @@ class GPT2Adapter(HFAdapter):
                  cache_dir: Path | None = None, max_tokens: int = DEFAULT_MAX_TOKENS,
                  device: str = "cpu", dtype: str = "float32"):
         if model is None:
-            from app.inspect.adapters.loading import load_model
+            from attnscope.inspection.adapters.loading import load_model
 
             model, tokenizer = load_model(source, "gpt2", cache_dir, device=device, dtype=dtype)
         super().__init__(model_id, source, name, model=model, tokenizer=tokenizer, family="gpt2",

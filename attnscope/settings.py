@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: "auto": from the model's config (``model_type``); else a name of the family table
-#: (app/inspect/adapters/families.py) or the built-in "textbook"
+#: (attnscope/inspection/adapters/families.py) or the built-in "textbook"
 Family = Literal["auto", "textbook", "bert", "roberta", "electra", "distilbert", "albert", "deberta-v2",
                  "gpt2", "gpt_neox", "llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "phi3", "opt",
                  "t5", "mt5", "bart", "marian"]

@@ -9,7 +9,7 @@ transformers' own ``hidden_states``.
 
 from __future__ import annotations
 
-from app.inspect.adapters.generic import HFAdapter, mask_from
+from attnscope.inspection.adapters.generic import HFAdapter, mask_from
 
 __all__ = ["BertAdapter", "mask_from"]
 
@@ -20,7 +20,7 @@ class BertAdapter(HFAdapter):
     def __init__(self, model_id: str, source: str, name: str | None = None, model=None, tokenizer=None,
                  device: str = "cpu", dtype: str = "float32"):
         if model is None:
-            from app.inspect.adapters.loading import load_model
+            from attnscope.inspection.adapters.loading import load_model
 
             model, tokenizer = load_model(source, "bert", device=device, dtype=dtype)
         super().__init__(model_id, source, name, model=model, tokenizer=tokenizer, family="bert")

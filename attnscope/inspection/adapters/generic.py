@@ -34,11 +34,11 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from app.inspect.adapters.base import Adapter, ModelInfo
-from app.inspect.adapters.families import Family, family_for
-from app.inspect.adapters.hf import np32, output_tokens, tokenize
-from app.inspect.hooks import hooks
-from app.inspect.trace import AttentionBlock, HeadWeights, Tokens, Trace
+from attnscope.inspection.adapters.base import Adapter, ModelInfo
+from attnscope.inspection.adapters.families import Family, family_for
+from attnscope.inspection.adapters.hf import np32, output_tokens, tokenize
+from attnscope.inspection.hooks import hooks
+from attnscope.inspection.trace import AttentionBlock, HeadWeights, Tokens, Trace
 
 DEFAULT_MAX_TOKENS = 512
 #: tolerance of the step identities (softmax(q k^T / scale) = weights, x W_q = q...) per dtype
@@ -104,7 +104,7 @@ class HFAdapter(Adapter):
 
     def __init__(self, model_id: str, source: str, name: str | None = None, model=None, tokenizer=None,
                  family: str | Family | None = None, max_tokens: int = DEFAULT_MAX_TOKENS):
-        """Wrap a loaded model (see :func:`app.inspect.adapters.loading.load_model` to load one).
+        """Wrap a loaded model (see :func:`attnscope.inspection.adapters.loading.load_model` to load one).
 
         Args:
             family: a family name or entry; default: from ``model.config.model_type``,
@@ -126,7 +126,7 @@ class HFAdapter(Adapter):
         if isinstance(family, Family):
             fam, known = family, True
         elif family is not None:
-            from app.inspect.adapters.families import FAMILIES
+            from attnscope.inspection.adapters.families import FAMILIES
 
             if family not in FAMILIES:
                 raise ValueError(f"unknown family {family!r}; known: {', '.join(sorted(FAMILIES))}")

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import TypeVar
 from dataclasses import asdict, dataclass, field
 
-from app.inspect.trace import HeadWeights, Trace
+from attnscope.inspection.trace import HeadWeights, Trace
 
 T = TypeVar("T")
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.inspect.adapters.generic import DEFAULT_MAX_TOKENS, HFAdapter
+from attnscope.inspection.adapters.generic import DEFAULT_MAX_TOKENS, HFAdapter
 
 
 class LlamaAdapter(HFAdapter):
@@ -50,7 +50,7 @@ class LlamaAdapter(HFAdapter):
             max_tokens: the longest input accepted (also capped by the model's context).
         """
         if model is None:
-            from app.inspect.adapters.loading import load_model
+            from attnscope.inspection.adapters.loading import load_model
 
             model, tokenizer = load_model(source, "llama", cache_dir, device=device, dtype=dtype)
         super().__init__(model_id, source, name, model=model, tokenizer=tokenizer, family="llama",

@@ -1,6 +1,6 @@
 """The model-agnostic core, and the notebook entry point.
 
->>> from app.inspect import trace
+>>> from attnscope.inspection import trace
 >>> t = trace("minilm", "The animal didn't cross the street because it was too tired")
 >>> t.tokens.text[:3]
 ['[CLS]', 'the', 'animal']
@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import threading
 
-from app.inspect.trace import AttentionBlock, HeadWeights, Tokens, Trace
+from attnscope.inspection.trace import AttentionBlock, HeadWeights, Tokens, Trace
 
 __all__ = ["trace", "get_registry", "Trace", "AttentionBlock", "HeadWeights", "Tokens"]
 
@@ -32,8 +32,8 @@ def get_registry():
     with _lock:
         if _registry is None:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            from app.core.config import get_settings
-            from app.inspect.registry import Registry
+            from attnscope.settings import get_settings
+            from attnscope.inspection.registry import Registry
 
             _registry = Registry(get_settings())
         return _registry

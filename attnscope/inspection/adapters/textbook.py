@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from app.builtin.model import AttentionRecord, Recording, beam_search, greedy_decode, load_model
-from app.builtin.tokenizer import (
+from attnscope.builtin.model import AttentionRecord, Recording, beam_search, greedy_decode, load_model
+from attnscope.builtin.tokenizer import (
     BOS,
     BOS_ID,
     EOS,
@@ -38,10 +38,11 @@ from app.builtin.tokenizer import (
     load_vocabs,
     split,
 )
-from app.inspect.adapters.base import Adapter, ModelInfo
-from app.inspect.trace import AttentionBlock, HeadWeights, Tokens, Trace
+from attnscope.inspection.adapters.base import Adapter, ModelInfo
+from attnscope.inspection.trace import AttentionBlock, HeadWeights, Tokens, Trace
+from attnscope.resources import models_dir
 
-MODEL_DIR = Path(__file__).resolve().parents[3] / "models" / "textbook"
+MODEL_DIR = models_dir() / "textbook"
 
 _KINDS = {"encoder": "self", "decoder": "causal", "cross": "cross"}
 

@@ -9,19 +9,24 @@ import sys
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
+    try:
+        import fastapi  # noqa: F401  (the server's stack is an extra: the library runs without it)
+        import uvicorn
+    except ImportError as exc:
+        raise SystemExit(f"attnscope serve needs the web server's packages ({exc.name} is missing): "
+                         "pip install 'attnscope[server]'") from None
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.model:
         os.environ["ATTNSCOPE_EXTRA_MODELS"] = extra_models_env(args.model)
     print(f"AttnScope: open http://{args.host}:{args.port}", flush=True)
-    uvicorn.run("app.main:app", host=args.host, port=args.port)
+    uvicorn.run("attnscope_server.main:app", host=args.host, port=args.port)
     return 0
 
 
 def extra_models_env(models: list[str]) -> str:
     """``ATTNSCOPE_EXTRA_MODELS`` JSON: the models already there plus each ``--model ID_OR_DIR``."""
-    from app.core.config import ModelSpec, spec_from_cli
+    from attnscope.settings import ModelSpec, spec_from_cli
 
     existing = json.loads(os.environ.get("ATTNSCOPE_EXTRA_MODELS") or "[]")
     specs = [ModelSpec(**m).model_dump() for m in existing]
@@ -34,8 +39,8 @@ def extra_models_env(models: list[str]) -> str:
 
 
 def _trace(args: argparse.Namespace) -> int:
-    from app.api.encode import encode
-    from app.inspect import trace
+    from attnscope.encode import encode
+    from attnscope.inspection import trace
 
     try:
         t = trace(args.model, args.text, args.target)
@@ -60,9 +65,9 @@ def _trace(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from app.builtin import train
+    from attnscope.builtin import train
 
-    sys.argv = ["app.builtin.train", *args.rest]
+    sys.argv = ["attnscope.builtin.train", *args.rest]
     train.main()
     return 0
 
@@ -86,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--format", choices=["json", "f16"], default="json")
     t.add_argument("--json", action="store_true", help="print the /api/attention JSON")
     t.set_defaults(fn=_trace)
-    tr = sub.add_parser("train-builtin", help="retrain the textbook model into models/textbook/")
+    tr = sub.add_parser("train-builtin", help="retrain the textbook model (into models/textbook/ of a checkout)")
     tr.add_argument("rest", nargs=argparse.REMAINDER)
     tr.set_defaults(fn=_train)
     args = ap.parse_args(argv)

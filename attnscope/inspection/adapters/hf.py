@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from app.inspect.trace import Tokens
+from attnscope.inspection.trace import Tokens
 
 
 def load_pretrained(source: str, auto_cls, dtype: torch.dtype = torch.float32):

@@ -12,10 +12,10 @@ from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
-from app.core.config import ModelSpec, Settings
-from app.inspect.adapters.base import Adapter
-from app.inspect.sources import resolve
-from app.inspect.trace import Trace
+from attnscope.settings import ModelSpec, Settings
+from attnscope.inspection.adapters.base import Adapter
+from attnscope.inspection.sources import resolve
+from attnscope.inspection.trace import Trace
 
 log = logging.getLogger("attnscope")
 
@@ -30,7 +30,7 @@ class ModelUnavailableError(RuntimeError):
 
 def load_status(source: str) -> str | None:
     """What a model that is loading is doing now ("converting" the first time a GGUF is read)."""
-    from app.inspect import gguf_cache
+    from attnscope.inspection import gguf_cache
 
     return gguf_cache.status(source)
 
@@ -67,11 +67,11 @@ def build_adapter(spec: ModelSpec, cache_dir: Path | None = None, device: str = 
     """
     import_model_code()
     if spec.family == "textbook":
-        from app.inspect.adapters.textbook import TextbookAdapter
+        from attnscope.inspection.adapters.textbook import TextbookAdapter
 
         return TextbookAdapter()
-    from app.inspect.adapters.generic import HFAdapter
-    from app.inspect.adapters.loading import load_model
+    from attnscope.inspection.adapters.generic import HFAdapter
+    from attnscope.inspection.adapters.loading import load_model
 
     family = None if spec.family == "auto" else spec.family
     model, tokenizer = load_model(resolve(spec.source), family, cache_dir, device=device, dtype=dtype)

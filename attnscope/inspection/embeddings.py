@@ -1,6 +1,6 @@
 """Embeddings and hidden states of a trace: PCA, cosine similarity, and a model's position facts.
 
-Pure numpy on the arrays of a :class:`~app.inspect.trace.Trace` (no HTTP). The
+Pure numpy on the arrays of a :class:`~attnscope.inspection.trace.Trace` (no HTTP). The
 only torch contact is reading an adapter's weight tables
 (:func:`position_table`), which are parameters, not a forward pass.
 """
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.inspect.adapters.base import Adapter
-from app.inspect.trace import Trace
+from attnscope.inspection.adapters.base import Adapter
+from attnscope.inspection.trace import Trace
 
 #: Smallest vector norm treated as non-zero by :func:`cosine` and :func:`cosine_matrix`.
 EPS = 1e-12

@@ -46,7 +46,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.inspect.trace import Trace
+from attnscope.inspection.trace import Trace
 
 PREVIOUS_MIN = 0.5
 SELF_MIN = 0.5

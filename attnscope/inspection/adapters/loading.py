@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from app.inspect.adapters.families import FAMILIES, family_for
+from attnscope.inspection.adapters.families import FAMILIES, family_for
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -34,8 +34,8 @@ def load_model(source: str, family: str | None = None, cache_dir: Path | None = 
     """
     from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
-    from app.inspect.adapters.hf import load_pretrained
-    from app.inspect.gguf_cache import is_gguf, load_causal_lm
+    from attnscope.inspection.adapters.hf import load_pretrained
+    from attnscope.inspection.gguf_cache import is_gguf, load_causal_lm
 
     if dtype not in DTYPES:
         raise ValueError(f"unknown dtype {dtype!r}: use one of {', '.join(DTYPES)}")

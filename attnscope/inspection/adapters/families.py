@@ -1,6 +1,6 @@
 """Model families as data: where each family keeps its attention modules and how Q/K/V are laid out.
 
-The generic :class:`~app.inspect.adapters.generic.HFAdapter` does everything all
+The generic :class:`~attnscope.inspection.adapters.generic.HFAdapter` does everything all
 transformers models share; a :class:`Family` entry only says what differs.
 Adding a family is one entry here plus a tiny-config test in
 ``tests/inspect/test_families.py``.

@@ -56,7 +56,7 @@ class PatternRun:
 
 def run(adapter, text: str, mask: np.ndarray | None) -> PatternRun:
     """Translate ``text`` with the textbook model, its encoder masked by ``mask`` (None: full attention)."""
-    from app.builtin.model import Recording, greedy_decode
+    from attnscope.builtin.model import Recording, greedy_decode
 
     src = adapter.source_tokens(text)
     pattern = None if mask is None else torch.as_tensor(mask)

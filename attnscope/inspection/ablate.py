@@ -28,9 +28,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from app.inspect.adapters.base import Adapter
-from app.inspect.adapters.hf import tokenize
-from app.inspect.hooks import hooks
+from attnscope.inspection.adapters.base import Adapter
+from attnscope.inspection.adapters.hf import tokenize
+from attnscope.inspection.hooks import hooks
 
 TOP_K = 10
 

@@ -1,0 +1,1 @@
+"""Package data: the page's JavaScript, CSS and icon, installed as ``attnscope.static`` (read with importlib.resources)."""

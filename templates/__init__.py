@@ -1,0 +1,1 @@
+"""Package data: the page's Jinja templates, installed as ``attnscope_server.templates``."""
