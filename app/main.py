@@ -17,7 +17,7 @@ from attnscope_server.api import errors
 from attnscope_server.api.middleware import BodyLimit, SecurityHeaders
 import attnscope_server.api.routes as routes_pkg
 from attnscope.settings import Settings, get_settings
-from attnscope.inspection.registry import Registry
+from attnscope.inspection.registry import Registry, shared_registry
 from attnscope.resources import static_dir, templates_dir
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -35,7 +35,8 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        app.state.registry = registry or Registry(settings)
+        # the process's one registry when the settings are the process's own (the library shares it)
+        app.state.registry = registry or (shared_registry() if settings is get_settings() else Registry(settings))
         for mid in settings.preload:
             app.state.registry.get(mid)
         if settings.load_at_start:  # in the background: the server answers at once

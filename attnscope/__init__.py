@@ -42,7 +42,7 @@ def show(model, tokenizer, text: str, view: str = "attention", layer: int = 0, h
     """Run ``text`` through ``model`` and draw a view inline (in Jupyter, VS Code or Colab), offline.
 
     Args:
-        model: any loaded transformers model of a supported family (eager attention is switched on if needed).
+        model: any loaded transformers model (eager, SDPA...: it is read as it is and left as it was).
         tokenizer: its tokenizer.
         text: the input sentence.
         view: "attention" (one head, large), "model" (every layer x head), "heads" (every head of one layer)

@@ -152,6 +152,13 @@ class View:
     def _repr_html_(self) -> str:
         return self.html()
 
+    def __repr__(self) -> str:
+        """A short text form: a notebook stores it beside the HTML as ``text/plain`` (the payload is in the HTML)."""
+        first = self.blocks[0] if self.blocks else {}
+        shape = f"{first.get('L', '?')} layers x {first.get('H', '?')} heads, {first.get('Tq', '?')} tokens"
+        where = f"layer {self.layer}, head {self.head}" + (f", {self.block}" if self.block else "")
+        return f"<attnscope.View {self.view!r}: {self.title or 'attention'} ({shape}; {where})>"
+
     def save_html(self, path: str | Path) -> Path:
         """One self-contained HTML file that opens offline in any current browser."""
         path = Path(path)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -11,12 +10,11 @@ from attnscope.inspection.trace import Trace as CoreTrace
 
 
 def adapter_for(model, tokenizer, model_id: str | None = None, name: str | None = None):
-    """The adapter of ``model``'s family (``attnscope.inspection.adapters.wrap``: the server's families table)."""
-    if getattr(model.config, "_attn_implementation", "eager") != "eager":
-        # SDPA and flash kernels never build the weights: inspection needs the eager path
-        warnings.warn(f"attnscope switched {type(model).__name__} to attn_implementation='eager' "
-                      "(fused kernels do not return attention weights)", stacklevel=3)
-        model.set_attn_implementation("eager")
+    """The adapter of ``model``'s family (``attnscope.inspection.adapters.wrap``: the families table).
+
+    Any attention implementation works (SDPA included): each pass runs through AttnScope's capture
+    function and the model and its config are left as they were.
+    """
     from attnscope.inspection.adapters import wrap
 
     return wrap(model, tokenizer, model_id=model_id, name=name)

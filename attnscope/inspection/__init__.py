@@ -15,28 +15,16 @@ The arrays carry the API's names (``weights``, ``q``, ``k``, ``v``, ``scores()``
 
 from __future__ import annotations
 
-import os
-import threading
-
 from attnscope.inspection.trace import AttentionBlock, HeadWeights, Tokens, Trace
 
 __all__ = ["trace", "get_registry", "Trace", "AttentionBlock", "HeadWeights", "Tokens"]
 
-_registry = None
-_lock = threading.Lock()
-
 
 def get_registry():
-    """The process-wide registry of the configured models (settings from ``ATTNSCOPE_*``)."""
-    global _registry
-    with _lock:
-        if _registry is None:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            from attnscope.settings import get_settings
-            from attnscope.inspection.registry import Registry
+    """The process's one registry of the configured models (:func:`~attnscope.inspection.registry.shared_registry`)."""
+    from attnscope.inspection.registry import shared_registry
 
-            _registry = Registry(get_settings())
-        return _registry
+    return shared_registry()
 
 
 def trace(model: str, text: str, target: str | None = None) -> Trace:

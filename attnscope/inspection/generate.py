@@ -40,6 +40,7 @@ import torch
 
 from attnscope.inspection.adapters.base import Adapter
 from attnscope.inspection.adapters.hf import display_piece, np32, tokenize
+from attnscope.inspection.capture import capture
 
 MAX_NEW_TOKENS = 64
 STRATEGIES = ("greedy", "sample", "beam")
@@ -255,7 +256,7 @@ def _stepwise(adapter, ids, max_new, settings, rng, should_stop, n) -> Iterator[
     for index in range(max_new):
         if should_stop is not None and should_stop():
             return
-        with adapter.lock, torch.inference_mode():
+        with adapter.lock, torch.inference_mode(), capture(model, full=False):
             out = model(input_ids=feed, past_key_values=past, use_cache=True, output_attentions=True)
             past = out.past_key_values
             logits = out.logits[0, -1].float()  # (V,)
@@ -305,7 +306,7 @@ def _beam(adapter, ids, max_new, beam_width, should_stop, n) -> Iterator[Step]:
     if not new:
         return
     full = torch.cat([ids[0], torch.tensor(new, device=ids.device)])[None]  # (1, P + N)
-    with adapter.lock, torch.inference_mode():
+    with adapter.lock, torch.inference_mode(), capture(model, full=False):
         out = model(input_ids=full[:, :-1], use_cache=False, output_attentions=True)
     for index, tok in enumerate(new):
         p = p0 + index  # the new token's position; predicted by the query at p - 1

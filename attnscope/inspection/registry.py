@@ -280,3 +280,25 @@ class Registry:
             with self._flights_lock:
                 del self._flights[(key, full)]
             flight.done.set()
+
+
+_shared: Registry | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_registry() -> Registry:
+    """The process's one registry of the configured models (``ATTNSCOPE_*`` settings).
+
+    The server's app uses it (unless handed another, for other settings), and so do
+    :func:`attnscope.inspection.trace` and ``attnscope trace``: a model loads once per process.
+    """
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            import os
+
+            from attnscope.settings import get_settings
+
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            _shared = Registry(get_settings())
+        return _shared

@@ -84,6 +84,8 @@ class AttentionBlock:
         kv_head: (H,) index of the key/value head each query head reads.
         bias: (H, Tq, Tk) an additive score bias the model adds after scaling (T5's
             relative position bias), else None.
+        softcap: c where the model soft-caps its scaled scores as ``c * tanh(s / c)`` (Gemma 2),
+            else None.
     """
 
     kind: str
@@ -99,6 +101,7 @@ class AttentionBlock:
     scale: float
     kv_head: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     bias: np.ndarray | None = None
+    softcap: float | None = None
 
     @property
     def heads(self) -> int:
@@ -109,8 +112,14 @@ class AttentionBlock:
         return np.einsum("hqd,hkd->hqk", self.q, self.k, dtype=np.float32)
 
     def scaled(self) -> np.ndarray:
-        """Scores divided by the scale (plus ``bias`` where the model adds one), masked keys at -inf: (H, Tq, Tk)."""
+        """Scores divided by the scale (soft-capped, plus ``bias``, where the model does so), masked keys at -inf.
+
+        Returns:
+            (H, Tq, Tk) float32: ``softmax`` of it over the keys is ``weights``.
+        """
         s = self.scores() / np.float32(self.scale)
+        if self.softcap:
+            s = np.float32(self.softcap) * np.tanh(s / np.float32(self.softcap))
         if self.bias is not None:
             s = s + self.bias
         return np.where(self.mask[None], np.float32(-np.inf), s).astype(np.float32)

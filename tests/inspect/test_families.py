@@ -184,12 +184,25 @@ def test_unknown_architecture_gets_attention_only():
         adapter.head_weights("encoder", 0, 0)
 
 
-def test_unreadable_attention_is_a_readable_error():
+@pytest.mark.parametrize("family", ["llama", "bert", "t5"])
+def test_an_sdpa_model_is_read_exactly_and_left_as_it_was(family):
+    """The capture function reads any implementation; the caller's config keeps its own (SDPA)."""
     from attnscope.inspection.adapters import wrap
 
-    model, tok = ff.build("llama", attn="sdpa")
-    with pytest.raises(ValueError, match="attn_implementation='eager'"):
-        wrap(model, tok, "tiny-sdpa")
+    model, tok = ff.build(family, attn="sdpa")
+    eager, _ = ff.build(family)  # same seed: the same weights, eager attention
+    adapter = wrap(model, tok, f"tiny-sdpa-{family}")
+    trace = adapter.trace(SOURCE, "the cat" if ff.kind(family) == "encoder-decoder" else None)
+    assert model.config._attn_implementation == "sdpa"
+    enc = tok(SOURCE, return_tensors="pt")
+    kw = {"decoder_input_ids": adapter.target_inputs("the cat")[0]} if ff.kind(family) == "encoder-decoder" else {}
+    with torch.inference_mode():
+        ref = eager(input_ids=enc["input_ids"], output_attentions=True, **kw)
+    want = ref.encoder_attentions if kw else ref.attentions
+    got = trace.blocks["encoder" if family != "llama" else "decoder"]
+    for i, w in enumerate(want):
+        np.testing.assert_allclose(got[i].weights, w[0].numpy(), atol=ATOL)
+    assert adapter.info.capabilities["steps"]
 
 
 def test_hooks_are_removed_after_every_family():

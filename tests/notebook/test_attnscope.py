@@ -129,11 +129,27 @@ def test_empty_text_is_a_clear_error(user_model):
         attnscope.trace(model, tok, "  ")
 
 
-def test_a_model_on_sdpa_is_switched_to_eager_with_a_warning(minilm_dir, minilm_tokenizer):
+def test_a_model_on_sdpa_is_read_and_left_on_sdpa(minilm_dir, minilm_tokenizer, user_model):
+    """The user's SDPA model is traced as it is: its config keeps SDPA, the weights equal eager's."""
+    import warnings
+
     from transformers import AutoModel
 
     model = AutoModel.from_pretrained(minilm_dir, attn_implementation="sdpa").eval()
-    with pytest.warns(UserWarning, match="eager"):
+    config = model.config
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing to warn about: nothing is switched
         t = attnscope.trace(model, minilm_tokenizer, TEXT)
-    assert model.config._attn_implementation == "eager"
+    assert model.config is config and config._attn_implementation == "sdpa"
+    eager = attnscope.trace(user_model[0], minilm_tokenizer, TEXT)
+    np.testing.assert_allclose(t.to_numpy(), eager.to_numpy(), atol=1e-5)
     np.testing.assert_allclose(t.to_numpy().sum(-1), 1, atol=1e-5)
+
+
+def test_a_view_has_a_short_text_form(user_model):
+    """A notebook stores text/plain beside the HTML: the repr names the view, not the payload again."""
+    model, tok = user_model
+    view = attnscope.trace(model, tok, long_text(200)).view("model")
+    text = repr(view)
+    assert len(text) < 200 < len(view.html()) // 1000, (len(text), len(view.html()))
+    assert text.startswith("<attnscope.View 'model'") and "6 layers x 12 heads" in text, text

@@ -16,17 +16,18 @@ def wrap(model, tokenizer, model_id: str | None = None, name: str | None = None)
 
     The family comes from ``model.config.model_type`` (BERT, LLaMA, GPT-2, T5, BART... see
     :data:`attnscope.inspection.adapters.families.FAMILIES`); an architecture the table does not know gets
-    the generic adapter, which reads the attention weights only. The model must run eager
-    attention (``attn_implementation="eager"``); it is put in ``eval()`` mode.
+    the generic adapter, which reads the attention weights only. Any attention implementation
+    works (eager, SDPA...): each pass runs through AttnScope's capture function and the model's
+    config is left as it was; the model is put in ``eval()`` mode.
 
     Args:
-        model: e.g. ``AutoModelForCausalLM.from_pretrained(..., attn_implementation="eager")``.
+        model: e.g. ``AutoModelForCausalLM.from_pretrained(...)``.
         tokenizer: its tokenizer (a fast tokenizer: the page needs character offsets).
         model_id: the id traces carry (default: the config's ``name_or_path`` tail or model_type).
         name: the display name (default: ``model_id``).
 
     Raises:
-        ValueError: the model does not run eager attention.
+        ValueError: the model has no attention heads or returns no attention weights.
     """
     from attnscope.inspection.adapters.generic import HFAdapter
 

@@ -1,7 +1,10 @@
-"""Model families as data: where each family keeps its attention modules and how Q/K/V are laid out.
+"""Model families as data: what the attention interface cannot say.
 
-The generic :class:`~attnscope.inspection.adapters.generic.HFAdapter` does everything all
-transformers models share; a :class:`Family` entry only says what differs.
+Attention itself (q and k after rotation, v, the mask, the scaling, the soft-cap, the sliding window,
+T5's position bias) is read where transformers computes it (:mod:`attnscope.inspection.capture`). A
+:class:`Family` entry says only where the weights Step by step needs are (Q/K/V and W_O projections)
+and where the layers are; the generic :class:`~attnscope.inspection.adapters.generic.HFAdapter` does
+the rest.
 Adding a family is one entry here plus a tiny-config test in
 ``tests/inspect/test_families.py``.
 
@@ -10,7 +13,7 @@ Paths are dotted attribute paths (``"encoder.layer"``, ``"layer.0.SelfAttention"
 * ``layers[group]``: from the base model (``model.base_model``) to the list of layers of
   that block group ("encoder", "decoder", "cross").
 * ``attn[group]``: from a layer to the attention module; its forward pre-hook gives the
-  attention input ``x``, the mask and (rotary models) the ``position_embeddings``.
+  attention input ``x``.
 * ``q``, ``k``, ``v`` (separate projections) or ``qkv`` (one fused projection, split by
   ``layout``), and ``o``: from the attention module (``o_from_layer`` overrides ``o``
   with a path from the layer, for BERT's ``attention.output.dense``).
@@ -39,13 +42,9 @@ class Family:
             "per_head" (per head q | k | v, GPT-NeoX).
         o: the output projection W_O (path from the attention module).
         o_from_layer: block group -> path from the layer, overriding ``o``.
-        q_hook, k_hook: where the queries/keys the scores use come out when that is not
-            the projection itself (Qwen3's per-head ``q_norm``/``k_norm``).
-        rope: q and k are rotated with the modeling module's own ``apply_rotary_pos_emb``
-            and the ``position_embeddings`` (cos, sin) the attention module receives.
-        bias_from_output: the attention module returns the additive score bias as its
-            second output (T5's relative position bias).
-        positional: "learned", "rotary", "sinusoidal", "relative bias"...
+        positional: "learned", "rotary", "sinusoidal", "relative bias"... ("rotary": Step by step
+            rotates ``x·W_q`` with the modeling module's own ``apply_rotary_pos_emb``; the self-check
+            at load compares that with the q the attention received).
         pos_table: path from the base model to a learned absolute position table indexed
             0..T-1 (filled into ``Trace.position_embeddings``), or None.
         steps_reason: why Q/K/V step by step is not offered although Q/K/V are read.
@@ -63,10 +62,6 @@ class Family:
     layout: str = "thirds"
     o: str | None = None
     o_from_layer: dict[str, str] = field(default_factory=dict)
-    q_hook: str | None = None
-    k_hook: str | None = None
-    rope: bool = False
-    bias_from_output: bool = False
     positional: str = "learned"
     pos_table: str | None = None
     steps_reason: str | None = None
@@ -87,7 +82,7 @@ _BERT = Family("bert", "encoder", layers={"encoder": "encoder.layer"}, attn={"en
                q="query", k="key", v="value", o_from_layer={"encoder": "attention.output.dense"},
                pos_table="embeddings.position_embeddings")
 _LLAMA = Family("llama", "decoder", layers={"decoder": "layers"}, attn={"decoder": "self_attn"},
-                q="q_proj", k="k_proj", v="v_proj", o="o_proj", rope=True, positional="rotary")
+                q="q_proj", k="k_proj", v="v_proj", o="o_proj", positional="rotary")
 _BART = Family("bart", "encoder-decoder",
                layers={"encoder": "encoder.layers", "decoder": "decoder.layers", "cross": "decoder.layers"},
                attn={"encoder": "self_attn", "decoder": "self_attn", "cross": "encoder_attn"},
@@ -111,17 +106,17 @@ FAMILIES: dict[str, Family] = {
     "gpt2": Family("gpt2", "decoder", layers={"decoder": "h"}, attn={"decoder": "attn"}, qkv="c_attn",
                    layout="thirds", o="c_proj", pos_table="wpe"),
     "gpt_neox": Family("gpt_neox", "decoder", layers={"decoder": "layers"}, attn={"decoder": "attention"},
-                       qkv="query_key_value", layout="per_head", o="dense", rope=True, positional="rotary"),
+                       qkv="query_key_value", layout="per_head", o="dense", positional="rotary"),
     "llama": _LLAMA,
     "mistral": replace(_LLAMA, name="mistral"),
     "qwen2": replace(_LLAMA, name="qwen2"),
-    "qwen3": replace(_LLAMA, name="qwen3", q_hook="q_norm", k_hook="k_norm",
+    "qwen3": replace(_LLAMA, name="qwen3",
                      steps_reason="Qwen3 normalises each head's q and k (RMSNorm) before RoPE, so x·W_q is not "
                                   "the q the scores use; the attention views show the model's own q and k"),
     "gemma": replace(_LLAMA, name="gemma"),
     "gemma2": replace(_LLAMA, name="gemma2"),
     "phi3": Family("phi3", "decoder", layers={"decoder": "layers"}, attn={"decoder": "self_attn"},
-                   qkv="qkv_proj", layout="q_kv", o="o_proj", rope=True, positional="rotary"),
+                   qkv="qkv_proj", layout="q_kv", o="o_proj", positional="rotary"),
     "opt": Family("opt", "decoder", layers={"decoder": "decoder.layers"}, attn={"decoder": "self_attn"},
                   q="q_proj", k="k_proj", v="v_proj", o="out_proj"),
     # encoder-decoders
@@ -129,7 +124,7 @@ FAMILIES: dict[str, Family] = {
                  layers={"encoder": "encoder.block", "decoder": "decoder.block", "cross": "decoder.block"},
                  attn={"encoder": "layer.0.SelfAttention", "decoder": "layer.0.SelfAttention",
                        "cross": "layer.1.EncDecAttention"},
-                 q="q", k="k", v="v", o="o", bias_from_output=True, positional="relative bias"),
+                 q="q", k="k", v="v", o="o", positional="relative bias"),
     "bart": _BART,
     "marian": replace(_BART, name="marian", positional="sinusoidal"),
 }
