@@ -98,6 +98,14 @@ class Settings(BaseSettings):
     device: Literal["cpu", "cuda", "auto"] = "cpu"
     #: the dtype Hugging Face models run in; the API always returns float32 numbers
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    #: the memory budget of one long trace (q, k, log-sum-exp, overviews): it bounds the Long view's length
+    long_max_bytes: int = 1 * 2**30
+    #: kept long traces (least recently used out), in bytes
+    long_cache_bytes: int = 2 * 2**30
+    #: the dtype the long view keeps q and k in: float16 halves the memory; float32 is exact to eager attention
+    long_dtype: Literal["float16", "float32"] = "float16"
+    #: the longest text /api/long takes, in characters
+    long_max_chars: int = 800_000
     #: live class sessions go through Redis when set (several replicas, one class); else in memory
     redis_url: str | None = None
     #: a class session ends after this many idle seconds

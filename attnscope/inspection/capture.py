@@ -27,6 +27,8 @@ import torch
 from torch import nn
 
 NAME = "attnscope"
+#: the long mode's name: the same function, masks as rules (no T × T mask is built)
+LONG_NAME = "attnscope_long"
 
 _local = threading.local()
 
@@ -105,6 +107,9 @@ def attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: 
     """
     if scaling is None:
         scaling = query.shape[-1] ** -0.5
+    rec = getattr(_local, "recorder", None)
+    if rec is not None and getattr(rec, "long", False):  # long inputs: query chunks, no T × T array
+        return rec.attend(module, query, key, value, float(scaling), softcap, sliding_window), None
     groups = query.shape[1] // key.shape[1]
     k, v = _repeat(key, groups), _repeat(value, groups)                   # (B, H, Tk, D)
     scores = torch.matmul(query, k.transpose(-1, -2)) * scaling           # (B, H, Tq, Tk)
@@ -122,7 +127,6 @@ def attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: 
     if dropout and module.training:
         weights = nn.functional.dropout(weights, p=dropout, training=True)
     out = torch.matmul(weights, v).transpose(1, 2).contiguous()           # (B, Tq, H, D)
-    rec: Recorder | None = getattr(_local, "recorder", None)
     if rec is not None:
         full = rec.full
         rec.calls.append(Call(
@@ -134,16 +138,24 @@ def attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: 
     return out, weights
 
 
+def no_mask(*_args, **_kwargs) -> None:
+    """The long mode's mask function: no tensor; the recorder applies the rules (causal, window) by chunk."""
+    return None
+
+
 def _register() -> None:
     from transformers import AttentionInterface
 
     AttentionInterface.register(NAME, attention)
+    AttentionInterface.register(LONG_NAME, attention)
     try:  # masks: transformers builds them by implementation name; ours reads eager (additive) masks
         from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, AttentionMaskInterface, eager_mask
     except ImportError:  # pragma: no cover  (transformers < 4.53 builds masks without the interface)
         return
     if NAME not in ALL_MASK_ATTENTION_FUNCTIONS._global_mapping:
         AttentionMaskInterface.register(NAME, eager_mask)
+    if LONG_NAME not in ALL_MASK_ATTENTION_FUNCTIONS._global_mapping:
+        AttentionMaskInterface.register(LONG_NAME, no_mask)
 
 
 def _configs(model: nn.Module) -> list:
@@ -169,22 +181,27 @@ def uses_interface(model: nn.Module) -> bool:
 
 
 @contextmanager
-def capture(model: nn.Module, full: bool = True) -> Iterator[Recorder]:
+def capture(model: nn.Module, full: bool = True, long=None) -> Iterator[Recorder]:
     """Run ``model`` through :func:`attention` inside the block, recording every call; restore on exit.
 
     The model's configs get ``_attn_implementation = "attnscope"`` for the block only and their own value
     back in ``finally`` (hold the adapter's lock: the configs are the model's, shared by every caller).
+
+    Args:
+        full: record q, k, v, masks and outputs too (else weights only).
+        long: a :class:`~attnscope.inspection.longctx.forward.LongRecorder`: attention in query chunks,
+            masks as rules, nothing T × T recorded (the block yields it).
     """
     _register()
     configs = _configs(model)
     before = [c._attn_implementation_internal if hasattr(c, "_attn_implementation_internal")
               else c._attn_implementation for c in configs]
     outer = getattr(_local, "recorder", None)
-    rec = Recorder(full)
+    rec = long if long is not None else Recorder(full)
     _local.recorder = rec
     try:
         for c in configs:
-            _set_impl(c, NAME)
+            _set_impl(c, LONG_NAME if long is not None else NAME)
         yield rec
     finally:
         for c, impl in zip(configs, before):
