@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import torch
 
-from attnscope.inspection.longctx.store import TILE, LayerStore, LongTrace, distance_edges, pool, zoom_levels
+from attnscope.inspection.longctx.store import LayerStore, LongTrace, distance_edges, zoom_levels
 
 #: query rows per chunk (the largest block of weights held: H × CHUNK × T floats)
 CHUNK = 256
