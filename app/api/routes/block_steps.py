@@ -20,10 +20,10 @@ class BlockStepsRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: str = Field(description="a model id from /api/models", max_length=64)
-    text: str = Field(description="the input sentence (the source, for the textbook encoder)")
+    text: str = Field(description="the input sentence (the source, for encoder-decoders)")
     layer: int = Field(description="the layer, from 0")
     query: int = Field(description="the token's index, from 0")
-    block: Block | None = Field(default=None, description="only the model's first block (textbook: encoder)")
+    block: Block | None = Field(default=None, description="only the model's first block (encoder-decoders: encoder)")
 
 
 def _norm(n: Norm | None) -> dict | None:
@@ -31,19 +31,40 @@ def _norm(n: Norm | None) -> dict | None:
         return None
     return {"kind": n.kind, "input": sig(n.input), "mean": n.mean, "std": n.std, "eps": n.eps,
             "normalized": sig(n.normalized), "gamma": sig(n.gamma), "beta": None if n.beta is None else sig(n.beta),
-            "output": sig(n.output)}
+            "output": sig(n.output), "path": n.path, "module": n.module, "scale_offset": n.scale_offset}
 
 
 @router.post("/block-steps", summary="After W_O: x + out, Add & Norm and the feed-forward layer for one token.")
 def block_steps_route(req: BlockStepsRequest, registry: RegistryDep, settings: SettingsDep) -> dict:
-    """After W_O: x + out, Add & Norm and the feed-forward layer for one token.
+    """After W_O: x + out, Add & Norm and the feed-forward layer for one token, from the model's own weights.
 
-    Post-LN models (BERT/MiniLM, the textbook encoder): ``residual`` = x + out, ``norm1`` = LayerNorm
-    (``mean`` μ, ``std`` σ = √(var + eps), ``gamma`` γ, ``beta`` β), feed-forward (GELU / ReLU), ``residual2``,
-    ``norm2``. Pre-norm LLaMA-family models (SmolLM2): ``attn_in`` = RMSNorm(x) (what attention read),
-    ``residual`` = x + out, ``norm1`` = RMSNorm (``std`` is the rms), SwiGLU feed-forward, ``block_out`` =
-    residual + ffn. ``model_out`` is the model's own output of the layer; ``max_diff`` the largest difference.
-    ``norm_axes``: batch norm vs layer norm of the layer's x + out (tokens × first features).
+    Every family with a block layout (the encoders BERT, RoBERTa, ELECTRA, DistilBERT, ALBERT; the decoders
+    GPT-2, GPT-NeoX, OPT, LLaMA, Mistral, Qwen2/3, Gemma, Gemma 2, Phi-3; the encoders of T5, mT5, BART,
+    Marian; the textbook encoder) follows one rule, ``x`` being the layer's input and ``out`` attention
+    after W_O:
+
+    * ``placement`` "post" (BERT, BART, Marian, the textbook): ``residual`` = x + out, ``norm1`` =
+      LayerNorm(residual), the feed-forward reads norm1, ``residual2`` = norm1 + ffn, ``block_out`` =
+      ``norm2`` = LayerNorm(residual2).
+    * ``placement`` "pre" (GPT-2, LLaMA, T5...): ``attn_in`` = N(x) is what attention read, ``residual``
+      = x + out, ``norm1`` = N(residual) is what the feed-forward reads, ``block_out`` = ``residual2`` =
+      residual + ffn (``norm2`` null). With ``parallel`` (GPT-NeoX) norm1 = N(x), so block_out = x + out +
+      ffn. Gemma 2 also normalises each sublayer's output before adding it: ``attn_out_norm`` = N(out)
+      (residual = x + N(out)) and ``ffn_out_norm`` = N(ffn) (residual2 = residual + N(ffn)).
+
+    A norm has ``kind`` "layernorm" ((v − ``mean``) / ``std`` · ``gamma`` + ``beta``, std = √(var + eps)) or
+    "rmsnorm" (v / ``std`` · (``scale_offset`` + ``gamma``), std = rms = √(mean(v²) + eps); scale_offset is
+    1 for Gemma, else 0; T5's T5LayerNorm is an RMSNorm), and its module's ``path`` and class ``module``.
+    The feed-forward: ``ffn_pre`` = n · W_1 + b_1, ``ffn_act`` = act(ffn_pre), ``ffn_out`` = ffn_act · W_2 + b_2;
+    ``gated`` (SwiGLU, GeGLU): ``ffn_pre`` = n · W_gate, ``ffn_up`` = n · W_up, ``ffn_act`` = act(ffn_pre) ⊙ ffn_up,
+    ``ffn_out`` = ffn_act · W_down. ``act`` is the function ("gelu" exact, "gelu_tanh" the tanh approximation,
+    "relu", "silu", "quick_gelu"), ``act_name`` the config's name ("gelu_new", "swish"...), ``activation`` a
+    label ("gelu", "silu (SwiGLU)"). ``ffn_shapes``, ``ffn_modules`` and ``ffn_bias``: each matrix's
+    (in, out) shape, module path and whether it adds a bias.
+
+    ``model_out`` is the model's own output of the layer; ``max_diff`` the largest difference from
+    ``block_out``. ``norm_axes``: batch norm vs layer norm of the layer's residuals (tokens × first features).
+    A family without a block layout, or an encoder-decoder's decoder or cross block, is a 422 that says why.
     """
     adapter = registry.get(req.model)
     text = checked_text(req.text, adapter, settings)
@@ -62,4 +83,7 @@ def block_steps_route(req: BlockStepsRequest, registry: RegistryDep, settings: S
         "norm2": _norm(b.norm2), "block_out": sig(b.block_out), "model_out": sig(b.model_out),
         "max_diff": b.max_diff,
         "norm_axes": None if axes is None else {k: (sig(v) if hasattr(v, "shape") else v) for k, v in axes.items()},
+        "act": b.act, "act_name": b.act_name, "gated": b.gated, "parallel": b.parallel,
+        "attn_out_norm": _norm(b.attn_out_norm), "ffn_out_norm": _norm(b.ffn_out_norm),
+        "ffn_modules": b.ffn_modules, "ffn_bias": b.ffn_bias, "layers": b.layers, "tokens": b.tokens,
     }
