@@ -200,7 +200,7 @@ def test_weights_only_decoder_keeps_logits_and_the_causal_mask(smollm2):
 
 @pytest.mark.slow
 def test_the_attention_route_tokenises_its_text_once(client, minilm, monkeypatch):
-    import attnscope.inspection.adapters.generic as generic
+    import attnscope.inspection.adapters.hf_inputs as generic  # where the generic adapter tokenises
 
     calls = []
     real = generic.tokenize

@@ -333,3 +333,35 @@ def test_encoder_halves_and_task_heads_wrap_too():
         assert (trace.blocks["encoder"][0].bias is not None) == (family == "t5")  # T5's relative position bias
         res = ablate(adapter, SOURCE, [[0, 0], [1, 2]])
         assert res.kind == "encoder" and 0.0 < res.extra["cosine"] < 1.0  # the knocked-out heads changed it
+
+
+def test_capabilities_are_measured_at_load():
+    """Every known family with readable modules passes its step identities; the checks are recorded."""
+    for family in ff.ALL:
+        adapter = ff.tiny(family)
+        caps = adapter.info.capabilities
+        if family in ("deberta-v2", "qwen3"):
+            assert not caps["steps"] and adapter.info.reasons["steps"]
+            continue
+        assert caps["steps"] and caps["block_steps"], (family, adapter.info.reasons)
+        assert max(adapter.checks.values()) < 1e-5, (family, adapter.checks)
+
+
+def test_a_wrong_family_name_is_caught_by_the_identities():
+    """Qwen3 named "qwen2" (which has no per-head q/k norm): x·W_q misses the q attention receives."""
+    from attnscope.inspection.adapters import wrap
+
+    model, tok = ff.build("qwen3")
+    from attnscope.inspection.adapters.generic import HFAdapter
+
+    adapter = wrap(model, tok, "qwen3")
+
+    forced = HFAdapter("qwen3-forced", "memory", model=model, tokenizer=tok, family="qwen2")
+    assert not forced.info.capabilities["steps"]
+    reason = forced.info.reasons["steps"]
+    assert "x·W_q" in reason and "misses" in reason and "by " in reason, reason
+    assert forced.checks["q"] > 1e-3 and forced.checks["softmax"] < 1e-5
+    assert forced.info.capabilities["attention"]  # the attention itself is still exact
+    trace = forced.trace(SOURCE)
+    np.testing.assert_allclose(trace.blocks["decoder"][0].weights, own(adapter, trace)["decoder"][0][0].numpy(),
+                               atol=ATOL)

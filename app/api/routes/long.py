@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 import numpy as np
 from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from attnscope.encode import BINARY_TYPE, binary, encode, raw_bytes
@@ -101,7 +102,7 @@ def long_run(req: LongRequest, registry: RegistryDep, settings: SettingsDep, req
 
 
 @router.post("/stream", summary="The same work as NDJSON: progress lines per layer, then the header.",
-             response_class=StoppableStream,
+             response_class=StreamingResponse,
              responses={200: {"content": {"application/x-ndjson": {}},
                               "description": '{"progress": {"layer", "layers"}} lines, then {"trace": header} '
                                              '(or {"error": detail}); closing the connection stops the pass'}})

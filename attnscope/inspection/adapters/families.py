@@ -47,6 +47,8 @@ class Family:
             at load compares that with the q the attention received).
         pos_table: path from the base model to a learned absolute position table indexed
             0..T-1 (filled into ``Trace.position_embeddings``), or None.
+        q_prescaled: the module multiplies q by its ``scaling`` before the attention function and passes
+            scaling 1 (OPT): the Trace's q is ``x·W_q`` again and the divisor ``1 / scaling``.
         steps_reason: why Q/K/V step by step is not offered although Q/K/V are read.
         shared_layers: ALBERT: the layer list repeats one module (``layers`` is ignored).
     """
@@ -64,6 +66,7 @@ class Family:
     o_from_layer: dict[str, str] = field(default_factory=dict)
     positional: str = "learned"
     pos_table: str | None = None
+    q_prescaled: bool = False
     steps_reason: str | None = None
     shared_layers: bool = False
 
@@ -118,7 +121,7 @@ FAMILIES: dict[str, Family] = {
     "phi3": Family("phi3", "decoder", layers={"decoder": "layers"}, attn={"decoder": "self_attn"},
                    qkv="qkv_proj", layout="q_kv", o="o_proj", positional="rotary"),
     "opt": Family("opt", "decoder", layers={"decoder": "decoder.layers"}, attn={"decoder": "self_attn"},
-                  q="q_proj", k="k_proj", v="v_proj", o="out_proj"),
+                  q="q_proj", k="k_proj", v="v_proj", o="out_proj", q_prescaled=True),
     # encoder-decoders
     "t5": Family("t5", "encoder-decoder",
                  layers={"encoder": "encoder.block", "decoder": "decoder.block", "cross": "decoder.block"},

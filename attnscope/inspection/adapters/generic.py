@@ -320,18 +320,22 @@ class HFAdapter(HFInputs, Adapter):
             hidden = self._fallback_hidden(out, group)
             x = np32(hidden[i][0]) if hidden is not None and group != "cross" else np.zeros((tq, 0), np.float32)
         bias = np32(c.bias[0].expand(h, tq, tk)) if c.bias is not None else None  # (H, Tq, Tk)
+        q, scaling = c.q[0], c.scaling
+        if self.fam.q_prescaled and self._reads:  # OPT: q = x·W_q · scaling arrives with scaling 1
+            s = float(self.attn_module(group, i).scaling)
+            q, scaling = q / s, scaling * s
         return AttentionBlock(
             kind=kind,
             layer=i,
             x=x,
-            q=np32(c.q[0]),
+            q=np32(q),
             k=np32(k[0]),
             v=np32(v[0]),
             mask=mask_from(c.mask, tq, tk) | causal,
             weights=np32(weights[0]),
             z=np32(c.out[0].transpose(0, 1)),  # (H, Tq, dh)
             out=o if o is not None else np.zeros((tq, 0), np.float32),
-            scale=float(1.0 / c.scaling),
+            scale=float(1.0 / scaling),
             kv_head=self.kv_head.copy(),
             bias=bias,
             softcap=c.softcap,

@@ -95,29 +95,37 @@ class LongRecorder:
         lse = torch.empty(h, t, device=dev)
         out = torch.empty(t, h, vf.shape[-1], device=dev, dtype=torch.float32)
         pid = self.passage_of.to(dev)
+        qs = qf * scaling  # the scaling folded into q once
+        tri = torch.ones(CHUNK, CHUNK, dtype=torch.bool, device=dev).triu(1)  # causal mask of a diagonal block
         for r0 in range(0, t, CHUNK):
             r1 = min(t, r0 + CHUNK)
             c0 = max(0, r0 - window + 1) if window is not None else 0
             c0 -= c0 % self.cell0  # pooled cells stay aligned
             c1 = r1 if causal else t
-            rows = torch.arange(r0, r1, device=dev)[:, None]
-            cols = torch.arange(c0, c1, device=dev)[None, :]
-            masked = cols > rows if causal else torch.zeros(r1 - r0, c1 - c0, dtype=torch.bool, device=dev)
-            if window is not None:
-                masked = masked | ((rows - cols) >= window)
-            qc = qf[:, r0:r1].reshape(kv, g * (r1 - r0), d)  # (KV, g·R, D): heads kv·g .. kv·g + g - 1
-            s = torch.matmul(qc, kf[:, c0:c1].transpose(-1, -2)).reshape(h, r1 - r0, c1 - c0) * scaling
+            nr = r1 - r0
+            qc = qs[:, r0:r1].reshape(kv, g * nr, d)  # (KV, g·R, D): heads kv·g .. kv·g + g - 1
+            s = torch.matmul(qc, kf[:, c0:c1].transpose(-1, -2)).view(h, nr, c1 - c0)  # (H, R, C) scaled scores
             if softcap is not None:
-                s = torch.tanh(s / softcap) * softcap
-            s = s.masked_fill(masked, float("-inf"))
-            m = s.amax(-1, keepdim=True).clamp(min=torch.finfo(s.dtype).min)
-            row_lse = m + torch.log(torch.exp(s - m).sum(-1, keepdim=True))
-            w = torch.exp(s - row_lse)  # (H, R, C) exact weights of the chunk
-            lse[:, r0:r1] = row_lse[..., 0]
-            o = torch.matmul(w.reshape(kv, g * (r1 - r0), c1 - c0), vf[:, c0:c1])  # (KV, g·R, Dv)
-            out[r0:r1] = o.reshape(h, r1 - r0, -1).transpose(0, 1)
-            self._accumulate(torch.cat([w, w.mean(0, keepdim=True)]), r0, r1, c0, c1, masked, pid, edges,
-                             pool_max, pool_sum, received, mass, dist_sum, count)
+                s.div_(softcap).tanh_().mul_(softcap)
+            if causal:  # only the diagonal block has keys after the query
+                s[:, :, r0 - c0:].masked_fill_(tri[:nr, :nr], float("-inf"))
+            if window is not None:  # only the keys before r1 - window can be out of some row's window
+                edge = min(c1, r1 - window + 1)
+                if edge > c0:
+                    rows = torch.arange(r0, r1, device=dev)[:, None]
+                    cols = torch.arange(c0, edge, device=dev)[None, :]
+                    s[:, :, : edge - c0].masked_fill_((rows - cols) >= window, float("-inf"))
+            m = s.amax(-1, keepdim=True)
+            w = s.sub_(m).exp_()  # in place: the chunk's scores become its weights
+            total = w.sum(-1, keepdim=True)
+            w.div_(total)
+            lse[:, r0:r1] = (m + torch.log(total))[..., 0]
+            o = torch.matmul(w.view(kv, g * nr, c1 - c0), vf[:, c0:c1])  # (KV, g·R, Dv)
+            out[r0:r1] = o.view(h, nr, -1).transpose(0, 1)
+            self._accumulate(w, r0, r1, c0, c1, causal, window, pid, edges, pool_max[:h], pool_sum[:h],
+                             received[:h], mass[:h], dist_sum[:h], count)
+            self._accumulate(w.mean(0, keepdim=True), r0, r1, c0, c1, causal, window, pid, edges, pool_max[h:],
+                             pool_sum[h:], received[h:], mass[h:], dist_sum[h:], None)
             del s, w
         self.stores.append(LayerStore(q=q, k=k, lse=lse, scaling=float(scaling), softcap=softcap, window=window,
                                       causal=causal, pool_max=pool_max, pool_sum=pool_sum, received=received,
@@ -127,9 +135,9 @@ class LongRecorder:
             self.on_layer(len(self.stores), self.n_layers)
         return out.to(query.dtype)[None]  # (1, T, H, Dv)
 
-    def _accumulate(self, w, r0, r1, c0, c1, masked, pid, edges, pool_max, pool_sum, received, mass, dist_sum,
-                    count) -> None:
-        """Fold one chunk's weights (H + 1, R, C) into the layer's overview and aggregates."""
+    def _accumulate(self, w, r0, r1, c0, c1, causal, window, pid, edges, pool_max, pool_sum, received, mass,
+                    dist_sum, count) -> None:
+        """Fold one chunk's weights (N, R, C) into the overview and aggregates (views of N heads; count: once)."""
         cell = self.cell0
         received[:, c0:c1] += w.sum(1)
         # overview: pool the keys of each row, then the rows of each cell (a cell may span chunks)
@@ -147,15 +155,48 @@ class LongRecorder:
             j0 = r0 // cell
             view = grid[:, j0:j0 + part.shape[1], k0:k0 + part.shape[2]]
             view.copy_(torch.maximum(view, part) if reduce == "max" else view + part)
-        # passages: keys grouped by passage, then rows
-        by_key = torch.zeros(w.shape[0], w.shape[1], mass.shape[-1], device=w.device)
-        by_key.index_add_(2, pid[c0:c1], w)
+        # passages and distance bins are contiguous key ranges: differences of one cumulative sum per row
+        cs = w.cumsum(-1)  # (N, R, C): cs[..., j - c0] = Σ_{c0 ≤ k ≤ j}
+        n = cs.shape[-1]
+
+        def upto(j: torch.Tensor) -> torch.Tensor:  # Σ w over keys [c0, j) per row, j clamped to [c0, c1]
+            i = (j - c0).clamp(0, n)
+            got = cs.gather(2, (i - 1).clamp(min=0)[None].expand(cs.shape[0], -1, -1))
+            return got * (i > 0)
+
+        def span(lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:  # Σ w over keys [lo, hi) per row: (N, R, B)
+            return (upto(torch.maximum(hi, lo)) - upto(lo)).clamp(min=0)
+
+        rows = torch.arange(r0, r1, device=w.device)[:, None]  # (R, 1)
+        starts, ends = self.passage_bounds(w.device)  # (P,)
+        by_key = span(starts[None].expand(r1 - r0, -1), ends[None].expand(r1 - r0, -1))  # (H + 1, R, P)
         mass.index_add_(1, pid[r0:r1], by_key)
-        # distance |q - k| in log-spaced bins
-        dist = (torch.arange(r0, r1, device=w.device)[:, None] - torch.arange(c0, c1, device=w.device)[None]).abs()
-        b = (torch.bucketize(dist, edges, right=True) - 1).clamp(0, len(edges) - 2)  # (R, C)
-        dist_sum.index_add_(1, b.flatten(), w.reshape(w.shape[0], -1))  # masked pairs weigh 0
-        count += torch.bincount(b[~masked], minlength=count.shape[0]).to(count.dtype)
+        e = edges[None]  # (1, B + 1): bins [e_b, e_b+1) of |q - k|
+        before = span(rows - e[:, 1:] + 1, rows - e[:, :-1] + 1)  # keys j ≤ q: q - j in [e_b, e_b+1)
+        dist_sum += before.sum(1)
+        if not causal:  # keys after the query: j - q in [e_b, e_b+1), bin 0 (j = q) counted once
+            one = torch.ones_like(e[:, :-1])
+            dist_sum += span(rows + torch.maximum(e[:, :-1], one), rows + e[:, 1:]).sum(1)
+        if count is None:
+            return
+        lo_b, hi_b = (rows - e[:, 1:] + 1).clamp(c0, c1), (rows - e[:, :-1] + 1).clamp(c0, c1)
+        if window is not None:
+            lo_b = torch.maximum(lo_b, rows - window + 1)
+        kept = (hi_b - lo_b).clamp(min=0)
+        if not causal:
+            lo_a = (rows + torch.maximum(e[:, :-1], torch.ones_like(e[:, :-1]))).clamp(c0, c1)
+            hi_a = (rows + e[:, 1:]).clamp(c0, c1)
+            kept = kept + (hi_a - lo_a).clamp(min=0)
+        count += kept.sum(0).to(count.dtype)
+
+    def passage_bounds(self, device) -> tuple[torch.Tensor, torch.Tensor]:
+        """(P,) first token and one past the last token of each passage (tokens are in passage order)."""
+        if getattr(self, "_bounds", None) is None:
+            pid = self.passage_of
+            n = torch.bincount(pid, minlength=self.n_passages)
+            ends = n.cumsum(0)
+            self._bounds = (ends - n, ends)
+        return tuple(t.to(device) for t in self._bounds)
 
 
 def pool_cols(w: torch.Tensor, cell: int, reduce: str) -> torch.Tensor:
