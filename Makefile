@@ -40,6 +40,7 @@ bench: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/load.py
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/classroom.py
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/classroom_load.py
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/long_context.py
 
 # The schemathesis fuzz test with many more examples than the suite's.
 fuzz: $(STAMP)

@@ -23,6 +23,8 @@ from attnscope.inspection.longctx.store import LayerStore, LongTrace, distance_e
 
 #: query rows per chunk (the largest block of weights held: H × CHUNK × T floats)
 CHUNK = 256
+#: PyTorch's fused CPU attention, which also returns each row's log-sum-exp (None where absent)
+_FLASH_CPU = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
 DTYPES = {"float16": torch.float16, "float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
@@ -39,7 +41,7 @@ def bytes_per_token(layers: int, heads: int, kv_heads: int, d_head: int, dtype: 
 def overview_bytes(layers: int, heads: int, t: int) -> int:
     """Bytes of the z = 0 overviews of a t-token input (max and sum, every head and the mean): ≤ 256 × 256 cells."""
     g = math.ceil(t / 2 ** (zoom_levels(t) - 1)) if t else 0
-    return layers * (heads + 1) * g * g * 4 * 2
+    return layers * (heads + 1) * g * g * 4 * 2  # float32 (float16 stores keep half: a margin)
 
 
 class LongRecorder:
@@ -97,6 +99,11 @@ class LongRecorder:
         pid = self.passage_of.to(dev)
         qs = qf * scaling  # the scaling folded into q once
         tri = torch.ones(CHUNK, CHUNK, dtype=torch.bool, device=dev).triu(1)  # causal mask of a diagonal block
+        fused = softcap is None and window is None and dev.type == "cpu" and _FLASH_CPU is not None
+        if fused:  # the output and each row's log-sum-exp from the fused kernel; weights below from the lse
+            o, row_lse = _FLASH_CPU(qf[None], kf.repeat_interleave(g, 0)[None], vf.repeat_interleave(g, 0)[None],
+                                    0.0, causal, scale=scaling)[:2]
+            out, lse = o[0].transpose(0, 1), row_lse[0].float()
         for r0 in range(0, t, CHUNK):
             r1 = min(t, r0 + CHUNK)
             c0 = max(0, r0 - window + 1) if window is not None else 0
@@ -104,29 +111,23 @@ class LongRecorder:
             c1 = r1 if causal else t
             nr = r1 - r0
             qc = qs[:, r0:r1].reshape(kv, g * nr, d)  # (KV, g·R, D): heads kv·g .. kv·g + g - 1
-            s = torch.matmul(qc, kf[:, c0:c1].transpose(-1, -2)).view(h, nr, c1 - c0)  # (H, R, C) scaled scores
-            if softcap is not None:
-                s.div_(softcap).tanh_().mul_(softcap)
-            if causal:  # only the diagonal block has keys after the query
-                s[:, :, r0 - c0:].masked_fill_(tri[:nr, :nr], float("-inf"))
-            if window is not None:  # only the keys before r1 - window can be out of some row's window
-                edge = min(c1, r1 - window + 1)
-                if edge > c0:
-                    rows = torch.arange(r0, r1, device=dev)[:, None]
-                    cols = torch.arange(c0, edge, device=dev)[None, :]
-                    s[:, :, : edge - c0].masked_fill_((rows - cols) >= window, float("-inf"))
-            m = s.amax(-1, keepdim=True)
-            w = s.sub_(m).exp_()  # in place: the chunk's scores become its weights
-            total = w.sum(-1, keepdim=True)
-            w.div_(total)
-            lse[:, r0:r1] = (m + torch.log(total))[..., 0]
-            o = torch.matmul(w.view(kv, g * nr, c1 - c0), vf[:, c0:c1])  # (KV, g·R, Dv)
-            out[r0:r1] = o.view(h, nr, -1).transpose(0, 1)
+            kt = kf[:, c0:c1].transpose(-1, -2)  # (KV, D, C)
+            if fused:  # w = exp(q·kᵀ·scale − lse) in one GEMM and one exp
+                w = torch.baddbmm(-lse[:, r0:r1].reshape(kv, g * nr, 1), qc, kt).exp_().view(h, nr, c1 - c0)
+                if causal:
+                    w[:, :, r0 - c0:].masked_fill_(tri[:nr, :nr], 0.0)
+            else:
+                w = self._softmax_chunk(qc, kt, h, nr, r0, r1, c0, c1, causal, window, softcap, tri, lse)
+                o = torch.matmul(w.view(kv, g * nr, c1 - c0), vf[:, c0:c1])  # (KV, g·R, Dv)
+                out[r0:r1] = o.view(h, nr, -1).transpose(0, 1)
             self._accumulate(w, r0, r1, c0, c1, causal, window, pid, edges, pool_max[:h], pool_sum[:h],
                              received[:h], mass[:h], dist_sum[:h], count)
-            self._accumulate(w.mean(0, keepdim=True), r0, r1, c0, c1, causal, window, pid, edges, pool_max[h:],
-                             pool_sum[h:], received[h:], mass[h:], dist_sum[h:], None)
-            del s, w
+            self._fold_max(w.mean(0, keepdim=True), r0, c0, pool_max[h:])
+            del w
+        for agg in (pool_sum, received, mass, dist_sum):  # the mean head's linear aggregates: means of the heads'
+            agg[h] = agg[:h].mean(0)
+        if self.dtype != torch.float32:  # the overviews are kept at the store's precision too
+            pool_max, pool_sum = pool_max.to(self.dtype), pool_sum.to(self.dtype)
         self.stores.append(LayerStore(q=q, k=k, lse=lse, scaling=float(scaling), softcap=softcap, window=window,
                                       causal=causal, pool_max=pool_max, pool_sum=pool_sum, received=received,
                                       mass=mass, dist_sum=dist_sum))
@@ -135,26 +136,40 @@ class LongRecorder:
             self.on_layer(len(self.stores), self.n_layers)
         return out.to(query.dtype)[None]  # (1, T, H, Dv)
 
+    @staticmethod
+    def _softmax_chunk(qc, kt, h, nr, r0, r1, c0, c1, causal, window, softcap, tri, lse) -> torch.Tensor:
+        """Weights of one chunk by its own softmax (soft-capped or windowed layers), filling ``lse``."""
+        s = torch.matmul(qc, kt).view(h, nr, c1 - c0)  # (H, R, C) scaled scores
+        if softcap is not None:
+            s.div_(softcap).tanh_().mul_(softcap)
+        if causal:  # only the diagonal block has keys after the query
+            s[:, :, r0 - c0:].masked_fill_(tri[:nr, :nr], float("-inf"))
+        if window is not None:  # only the keys before r1 - window can be out of some row's window
+            edge = min(c1, r1 - window + 1)
+            if edge > c0:
+                rows = torch.arange(r0, r1, device=s.device)[:, None]
+                cols = torch.arange(c0, edge, device=s.device)[None, :]
+                s[:, :, : edge - c0].masked_fill_((rows - cols) >= window, float("-inf"))
+        m = s.amax(-1, keepdim=True)
+        w = s.sub_(m).exp_()  # in place: the chunk's scores become its weights
+        total = w.sum(-1, keepdim=True)
+        lse[:, r0:r1] = (m + torch.log(total))[..., 0]
+        return w.div_(total)
+
+    def _fold_max(self, w: torch.Tensor, r0: int, c0: int, grid: torch.Tensor) -> None:
+        """Max-pool one chunk's weights (N, R, C) into the overview grid (N, G, G)."""
+        cell = self.cell0
+        part = pool_rows(pool_cols(w, cell, "max"), cell, "max")
+        j0, k0 = r0 // cell, c0 // cell
+        view = grid[:, j0:j0 + part.shape[1], k0:k0 + part.shape[2]]
+        torch.maximum(view, part, out=view)
+
     def _accumulate(self, w, r0, r1, c0, c1, causal, window, pid, edges, pool_max, pool_sum, received, mass,
                     dist_sum, count) -> None:
         """Fold one chunk's weights (N, R, C) into the overview and aggregates (views of N heads; count: once)."""
         cell = self.cell0
+        cell = self.cell0
         received[:, c0:c1] += w.sum(1)
-        # overview: pool the keys of each row, then the rows of each cell (a cell may span chunks)
-        k0 = c0 // cell
-        for reduce, grid in (("max", pool_max), ("sum", pool_sum)):
-            cols = pool_cols(w, cell, reduce)  # (H + 1, R, K)
-            if cell <= CHUNK:  # r0 is a multiple of cell: whole cells, the last one padded
-                pad = (-cols.shape[1]) % cell
-                if pad:
-                    cols = torch.nn.functional.pad(cols, (0, 0, 0, pad))
-                cols = cols.reshape(cols.shape[0], -1, cell, cols.shape[-1])
-                part = cols.amax(2) if reduce == "max" else cols.sum(2)  # (H + 1, R / cell, K)
-            else:  # every row of the chunk is in one cell
-                part = cols.amax(1, keepdim=True) if reduce == "max" else cols.sum(1, keepdim=True)
-            j0 = r0 // cell
-            view = grid[:, j0:j0 + part.shape[1], k0:k0 + part.shape[2]]
-            view.copy_(torch.maximum(view, part) if reduce == "max" else view + part)
         # passages and distance bins are contiguous key ranges: differences of one cumulative sum per row
         cs = w.cumsum(-1)  # (N, R, C): cs[..., j - c0] = Σ_{c0 ≤ k ≤ j}
         n = cs.shape[-1]
@@ -168,6 +183,12 @@ class LongRecorder:
             return (upto(torch.maximum(hi, lo)) - upto(lo)).clamp(min=0)
 
         rows = torch.arange(r0, r1, device=w.device)[:, None]  # (R, 1)
+        self._fold_max(w, r0, c0, pool_max)
+        k_edges = (c0 + torch.arange(0, c1 - c0 + cell, cell, device=w.device))[None].expand(r1 - r0, -1)
+        sums = upto(k_edges).diff(dim=-1)  # (N, R, K): each row's keys summed by overview cell
+        part = pool_rows(sums, cell, "sum")
+        j0, k0 = r0 // cell, c0 // cell
+        pool_sum[:, j0:j0 + part.shape[1], k0:k0 + part.shape[2]] += part
         starts, ends = self.passage_bounds(w.device)  # (P,)
         by_key = span(starts[None].expand(r1 - r0, -1), ends[None].expand(r1 - r0, -1))  # (H + 1, R, P)
         mass.index_add_(1, pid[r0:r1], by_key)
@@ -197,6 +218,23 @@ class LongRecorder:
             ends = n.cumsum(0)
             self._bounds = (ends - n, ends)
         return tuple(t.to(device) for t in self._bounds)
+
+
+def pool_rows(w: torch.Tensor, cell: int, reduce: str) -> torch.Tensor:
+    """(N, R, K) -> (N, ceil(R / cell), K): rows pooled by cell; a chunk inside one cell gives one row.
+
+    A chunk starts at a multiple of ``cell`` when cells are at most a chunk (256 rows), so its rows make
+    whole cells (the last one padded with zeros); larger cells take the whole chunk.
+    """
+    if cell == 1:
+        return w
+    if cell > CHUNK:
+        return w.amax(1, keepdim=True) if reduce == "max" else w.sum(1, keepdim=True)
+    pad = (-w.shape[1]) % cell
+    if pad:
+        w = torch.nn.functional.pad(w, (0, 0, 0, pad))
+    w = w.reshape(w.shape[0], -1, cell, w.shape[-1])
+    return w.amax(2) if reduce == "max" else w.sum(2)
 
 
 def pool_cols(w: torch.Tensor, cell: int, reduce: str) -> torch.Tensor:

@@ -53,7 +53,7 @@ class LayerStore:
     softcap: float | None
     window: int | None  # keys with q - k >= window are masked (sliding-window layers)
     causal: bool
-    pool_max: torch.Tensor  # (H + 1, G, G) float32 z = 0 overview; index H is the mean over heads
+    pool_max: torch.Tensor  # (H + 1, G, G) z = 0 overview (store dtype); index H is the mean over heads
     pool_sum: torch.Tensor  # (H + 1, G, G)
     received: torch.Tensor  # (H + 1, T) Σ over queries of each key's weight
     mass: torch.Tensor  # (H + 1, P, P) Σ over a passage's queries of the weight on each passage
