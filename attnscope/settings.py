@@ -13,7 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 #: "auto": from the model's config (``model_type``); else a name of the family table
 #: (attnscope/inspection/adapters/families.py) or the built-in "textbook"
 Family = Literal["auto", "textbook", "bert", "roberta", "electra", "distilbert", "albert", "deberta-v2",
-                 "gpt2", "gpt_neox", "llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "phi3", "opt",
+                 "gpt2", "gpt_neox", "llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "phi3", "opt",
                  "t5", "mt5", "bart", "marian"]
 
 

@@ -188,7 +188,7 @@ def prompt_ids(adapter: Adapter, text: str) -> torch.Tensor:
         raise ValueError(
             f"text is {ids.shape[1]} tokens long; {adapter.info.id} takes at most {adapter.info.max_tokens}"
         )
-    return ids.to(getattr(adapter, "device", ids.device))  # the model's device (ATTNSCOPE_DEVICE)
+    return ids.to(adapter.device)  # the model's device (ATTNSCOPE_DEVICE)
 
 
 def sampled_probs(
@@ -248,6 +248,13 @@ def _step(adapter, index: int, chosen: int, logits, sampled, attention, generate
     )
 
 
+def _keys_to(row: torch.Tensor, p: int) -> torch.Tensor:
+    """(H, n) attention over the cached keys -> (H, p) over every position: a sliding-window layer's cache
+    holds its last n keys, so the earlier positions get zero weight."""
+    n = row.shape[-1]
+    return row if n == p else torch.nn.functional.pad(row, (p - n, 0))
+
+
 def _stepwise(adapter, ids, max_new, settings, rng, should_stop, n) -> Iterator[Step]:
     """Greedy (rng None) or sampling, one token per forward pass through the KV cache."""
     model, eos = adapter.model, eos_ids(adapter.model)
@@ -260,7 +267,8 @@ def _stepwise(adapter, ids, max_new, settings, rng, should_stop, n) -> Iterator[
             out = model(input_ids=feed, past_key_values=past, use_cache=True, output_attentions=True)
             past = out.past_key_values
             logits = out.logits[0, -1].float()  # (V,)
-            attention = np32(torch.stack([a[0, :, -1, :] for a in out.attentions]))  # (L, H, p)
+            p = seen.shape[1]  # the keys so far; a sliding-window layer's cache holds only its last ones
+            attention = np32(torch.stack([_keys_to(a[0, :, -1, :], p) for a in out.attentions]))  # (L, H, p)
             if rng is None:
                 sampled = torch.softmax(logits, dim=-1)
                 chosen = int(torch.argmax(logits))

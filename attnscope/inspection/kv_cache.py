@@ -50,14 +50,37 @@ def _dtype_bytes(dtype: str) -> int:
     return DTYPE_BYTES[dtype]
 
 
+def layer_windows(config) -> list[int | None]:
+    """Each layer's sliding window (None: the layer keeps every token), from a transformers config.
+
+    Gemma 2 and 3 name their layers' kinds in ``layer_types`` ("sliding_attention" or "full_attention");
+    Mistral-style configs with a ``sliding_window`` and no layer types slide on every layer.
+    """
+    layers = int(getattr(config, "num_hidden_layers", 0) or 0)
+    window = getattr(config, "sliding_window", None)
+    types = getattr(config, "layer_types", None)
+    if not window:
+        return [None] * layers
+    if types:
+        return [int(window) if t == "sliding_attention" else None for t in types][:layers]
+    return [int(window)] * layers
+
+
+def cached_tokens(tokens: int, windows: list[int | None]) -> int:
+    """Σ over layers of the tokens each layer's cache holds after ``tokens`` tokens: min(N, window)."""
+    return sum(tokens if w is None else min(tokens, w) for w in windows)
+
+
 def variants(layers: int, heads: int, kv_heads: int, d_head: int, tokens: int,
-             dtype: str = "float32") -> list[CacheVariant]:
+             dtype: str = "float32", windows: list[int | None] | None = None) -> list[CacheVariant]:
     """Multi-head, grouped-query (when the model has 1 < kv_heads < heads) and multi-query sizes.
 
     Args:
         layers, heads, kv_heads, d_head: the model's shape (kv_heads = heads for ordinary MHA).
         tokens: N, the tokens in the cache (prompt + generated).
         dtype: what each cached number is stored as.
+        windows: each layer's sliding window (see :func:`layer_windows`): a sliding layer caches at
+            most its window, so ``bytes_total`` counts min(N, window) tokens there.
     """
     for name, v in (("layers", layers), ("heads", heads), ("kv_heads", kv_heads), ("d_head", d_head)):
         if not isinstance(v, int) or v < 1:
@@ -71,11 +94,14 @@ def variants(layers: int, heads: int, kv_heads: int, d_head: int, tokens: int,
     if 1 < kv_heads < heads:
         kinds.append(("grouped-query", kv_heads))
     kinds.append(("multi-query", 1))
+    if windows is not None and len(windows) != layers:
+        raise ValueError(f"windows has {len(windows)} entries for {layers} layers")
+    held = cached_tokens(tokens, windows) if windows is not None else layers * tokens  # (layer, token) pairs
     mha = bytes_per_token(layers, heads, d_head, dtype)
     out = []
     for name, kv in kinds:
         b = bytes_per_token(layers, kv, d_head, dtype)
-        out.append(CacheVariant(name, kv, 2 * layers * kv * d_head, b, b * tokens, b / mha))
+        out.append(CacheVariant(name, kv, 2 * layers * kv * d_head, b, b * held // layers, b / mha))
     return out
 
 

@@ -58,6 +58,11 @@ def test_family_parity_and_shapes(family):
             if block.kind == "causal":
                 upper = np.triu(np.ones(block.weights.shape[1:], dtype=bool), 1)
                 assert upper.any() and (block.weights[:, upper] == 0).all()  # exact zeros
+                window = getattr(adapter.attn_module(group, i), "sliding_window", None) if adapter._reads else None
+                if window and window < block.weights.shape[-1]:  # a sliding-window layer (Gemma 3's local ones)
+                    q, k = np.indices(upper.shape)
+                    upper = upper | ((q - k) >= window)
+                    assert (block.weights[:, upper] == 0).all()
                 assert block.mask[upper].all() and not block.mask[~upper].any()
             if group == "cross":
                 assert block.weights.shape == (info.heads, t, s)  # (target x source)
@@ -340,7 +345,7 @@ def test_capabilities_are_measured_at_load():
     for family in ff.ALL:
         adapter = ff.tiny(family)
         caps = adapter.info.capabilities
-        if family in ("deberta-v2", "qwen3"):
+        if family in ("deberta-v2", "qwen3", "gemma3_text"):
             assert not caps["steps"] and adapter.info.reasons["steps"]
             continue
         assert caps["steps"] and caps["block_steps"], (family, adapter.info.reasons)
@@ -365,3 +370,24 @@ def test_a_wrong_family_name_is_caught_by_the_identities():
     trace = forced.trace(SOURCE)
     np.testing.assert_allclose(trace.blocks["decoder"][0].weights, own(adapter, trace)["decoder"][0][0].numpy(),
                                atol=ATOL)
+
+
+def test_the_kv_cache_counts_sliding_layers_by_their_window():
+    """Gemma 3: sliding layers keep their window, global layers every token (today's 1.7x overstatement)."""
+    from attnscope.inspection import kv_cache
+
+    cfg = ff.tiny("gemma3_text").model.config
+    assert kv_cache.layer_windows(cfg) == [4, None]
+    full, = [v for v in kv_cache.variants(2, 4, 2, 8, 100) if v.name == "grouped-query"]
+    slid, = [v for v in kv_cache.variants(2, 4, 2, 8, 100, windows=[4, None]) if v.name == "grouped-query"]
+    assert full.bytes_total == 2 * 2 * 2 * 8 * 4 * 100  # K and V, 2 layers, 2 KV heads, d 8, float32
+    assert slid.bytes_total == 2 * 2 * 8 * 4 * (4 + 100)
+    # Gemma 3 1B's shape at 1,024 tokens: 5 of every 6 layers slide over 512 tokens
+    windows = [None if (i + 1) % 6 == 0 else 512 for i in range(26)]
+    gqa = kv_cache.variants(26, 4, 1, 256, 1024, "bfloat16", windows=windows)[-1]
+    naive = kv_cache.variants(26, 4, 1, 256, 1024, "bfloat16")[-1]
+    assert 1.6 < naive.bytes_total / gqa.bytes_total < 1.8
+    mistral = ff.tiny("mistral").model.config  # Mistral slides on every layer (4,096 by default)
+    assert kv_cache.layer_windows(mistral) == [mistral.sliding_window] * 2 == [4096, 4096]
+    assert kv_cache.cached_tokens(5000, [4096, 4096]) == 8192
+    assert kv_cache.layer_windows(ff.tiny("llama").model.config) == [None, None]

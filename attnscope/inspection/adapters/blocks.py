@@ -218,6 +218,7 @@ BLOCKS: dict[str, BlockLayout] = {
     "gemma2": replace(_LLAMA, scale_offset=1.0, act=("hidden_activation", "hidden_act"),
                       act_default="gelu_pytorch_tanh", attn_out_norm="post_attention_layernorm",
                       ffn_norm="pre_feedforward_layernorm", ffn_out_norm="post_feedforward_layernorm"),
+    "gemma3_text": None,  # filled below: Gemma 2's block
     "phi3": replace(_LLAMA, ffn=FeedForward(gate_up="mlp.gate_up_proj", down="mlp.down_proj")),
     "opt": BlockLayout("decoder.layers", "pre", "layernorm", attn_out="self_attn.out_proj",
                        ffn=FeedForward(up="fc1", down="fc2"), attn_norm="self_attn_layer_norm",
@@ -235,5 +236,7 @@ BLOCKS: dict[str, BlockLayout] = {
                             ffn=FeedForward(up="ffn.w_1", down="ffn.w_2"), ffn_norm="norm1", out_norm="norm2",
                             act=(), act_default="relu", run="textbook"),
 }
+
+BLOCKS["gemma3_text"] = BLOCKS["gemma2"]  # the same sandwich norms; its q/k norms are inside attention
 
 __all__ = ["ACTIVATIONS", "BLOCKS", "NORM_KINDS", "BlockLayout", "FeedForward", "When", "activation", "layer_list"]

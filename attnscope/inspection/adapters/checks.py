@@ -77,7 +77,11 @@ def self_check(adapter) -> tuple[dict[str, bool], dict[str, str], dict[str, floa
     caps: dict[str, bool] = {}
     reasons: dict[str, str] = {}
     trace = adapter.run(CHECK_TEXT, None)
-    diffs = step_differences(adapter, trace)
+    try:
+        diffs = step_differences(adapter, trace)
+    except Exception as exc:  # noqa: BLE001  (a model whose modules do not fit the table's assumptions)
+        reason = f"the step identities could not be checked on this model ({type(exc).__name__}: {exc})"
+        return {"steps": False}, {"steps": reason}, {}
     bad = {k: v for k, v in diffs.items() if not v <= tol}
     if bad:
         worst = max(bad, key=bad.get)

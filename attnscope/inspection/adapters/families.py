@@ -118,6 +118,10 @@ FAMILIES: dict[str, Family] = {
                                   "the q the scores use; the attention views show the model's own q and k"),
     "gemma": replace(_LLAMA, name="gemma"),
     "gemma2": replace(_LLAMA, name="gemma2"),
+    # Gemma 3's text decoder: sliding-window layers (RoPE base 10k) between global ones (1M), q/k norms
+    "gemma3_text": replace(_LLAMA, name="gemma3_text",
+                           steps_reason="Gemma 3 normalises each head's q and k (RMSNorm) before RoPE, so x·W_q is "
+                                        "not the q the scores use; the attention views show the model's own q and k"),
     "phi3": Family("phi3", "decoder", layers={"decoder": "layers"}, attn={"decoder": "self_attn"},
                    qkv="qkv_proj", layout="q_kv", o="o_proj", positional="rotary"),
     "opt": Family("opt", "decoder", layers={"decoder": "decoder.layers"}, attn={"decoder": "self_attn"},
