@@ -219,3 +219,40 @@ def test_the_stream_stops_when_the_client_disconnects(client, monkeypatch):
     adapter = tiny_long("llama")[0]
     assert adapter.lock.acquire(timeout=2)
     adapter.lock.release()
+
+
+def test_an_answer_over_a_long_prompt_reads_its_passages(client):
+    """Greedy answer tokens equal model.generate; each token's passage masses are its own attention row's."""
+    text = passages_text(5) + "\n\nQuestion: which passage"
+    r = client.post("/api/long/generate", json={"model": "long-llama", "text": text, "max_new_tokens": 4})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    adapter, model = tiny_long("llama")
+    ids = adapter.tokenized(text)[0]["input_ids"]
+    with torch.inference_mode():
+        want = model.generate(input_ids=ids, max_new_tokens=4, do_sample=False)[0, ids.shape[1]:].tolist()
+    assert body["ids"] == want[: len(body["ids"])] and len(body["ids"]) >= 1
+    t = len(body["trace"]["tokens"])
+    assert len(body["trace"]["passages"]) == 6
+    full = torch.tensor([ids[0].tolist() + body["ids"]])
+    with torch.inference_mode():
+        own = model(input_ids=full, output_attentions=True).attentions
+    for step in body["steps"]:
+        q = t + step["index"]  # the query that read this token as input
+        row = torch.stack([a[0, :, q, : q + 1] for a in own]).mean(1).numpy()  # (L, keys)
+        spans = [(p["start"], p["end"]) for p in body["trace"]["passages"]]
+        want_mass = np.stack([row[:, a:b].sum(1) for a, b in spans], -1)
+        np.testing.assert_allclose(step["mass"], want_mass, atol=1e-4)
+        np.testing.assert_allclose(np.sum(step["mass"], 1) + step["answer_mass"], 1, atol=1e-4)
+        top = step["top_keys"][0]
+        assert top["index"] == int(np.argmax(row[:, :t].mean(0))) and top["token"] == body["trace"]["tokens"][top["index"]]
+        assert step["passage"] == int(np.argmax(np.mean(step["mass"], 0)))
+    tid = body["trace"]["trace_id"]
+    assert client.get(f"/api/long/{tid}/passages", params=dict(layer=0, head="mean")).status_code == 200
+
+
+def test_only_decoders_answer(client):
+    r = client.post("/api/long/generate", json={"model": "long-bert", "text": passages_text(2)})
+    assert r.status_code == 422 and "only decoders answer" in r.json()["detail"]
+    r = client.post("/api/long/generate", json={"model": "long-llama", "text": "hi", "max_new_tokens": 65})
+    assert r.status_code == 422

@@ -253,3 +253,50 @@ def long_distance(trace_id: str, request: Request, settings: SettingsDep, layer:
     lt = _trace(request, settings, trace_id)
     bins, mean = lt.distance(layer, _head(head))
     return {"bins": bins, "mean_weight": mean.tolist()}
+
+
+# --- generation over a long prompt ----------------------------------------------------------------
+
+
+class LongAnswerRequest(LongRequest):
+    max_new_tokens: int = Field(default=32, ge=1, le=64, description="answer tokens to generate (greedy), 1 to 64")
+
+
+class AnswerStepModel(BaseModel):
+    index: int
+    token: str
+    id: int
+    mass: list[list[float]] = Field(description="layers × passages: the weight this token put on each passage "
+                                                "(mean over heads)")
+    mean_mass: list[float] = Field(description="passages: `mass` averaged over layers")
+    passage: int | None = Field(description="the passage with the most mean mass")
+    answer_mass: list[float] = Field(description="per layer: the weight on the answer's own tokens")
+    top_keys: list[dict] = Field(description="[{index, token, weight}]: the prompt keys it attended to most "
+                                             "(mean over layers and heads)")
+
+
+class LongAnswer(BaseModel):
+    trace: LongHeader
+    text: str
+    tokens: list[str]
+    ids: list[int]
+    steps: list[AnswerStepModel]
+
+
+@router.post("/generate", summary="Run a long prompt (documents, then a question), answer it, and say which "
+                                  "passage each answer token read.", response_model=LongAnswer)
+def long_generate(req: LongAnswerRequest, registry: RegistryDep, settings: SettingsDep, request: Request) -> dict:
+    """Run a long prompt (documents, then a question), answer it greedily, and say which passage each token read.
+
+    The prompt runs once as a long trace (kept: its ``trace`` header's ``trace_id`` serves the tile routes)
+    with its KV cache; each answer token is one query over the cached keys through the capture function,
+    exact and cheap. Per token: ``mass`` (layers × passages, mean over heads), ``mean_mass``, ``passage``,
+    ``answer_mass`` and ``top_keys``.
+    """
+    from attnscope.inspection.longctx.answer import answer, answer_text
+
+    adapter, limit, inputs, tokens = _prepare(req, registry, settings)
+    lt, steps = answer(adapter, inputs, tokens, req.text, req.max_new_tokens, req.passages, settings.long_dtype)
+    long_cache(request, settings).put(lt)
+    return {"trace": header(lt, limit), "text": answer_text(adapter, steps), "tokens": [s.token for s in steps],
+            "ids": [s.id for s in steps], "steps": [s.to_dict() for s in steps]}

@@ -287,7 +287,7 @@ def split_passages(text: str, offsets: list, mode: str = "paragraphs") -> tuple[
 
 def run_long(adapter, inputs: dict, tokens, text: str, passages: str = "paragraphs", dtype: str = "float16",
              on_layer: Callable[[int, int], None] | None = None,
-             should_stop: Callable[[], bool] | None = None) -> LongTrace:
+             should_stop: Callable[[], bool] | None = None, keep_output: bool = False):
     """The long trace of ``text`` through ``adapter``'s model (one forward pass, attention in chunks).
 
     Args:
@@ -296,6 +296,9 @@ def run_long(adapter, inputs: dict, tokens, text: str, passages: str = "paragrap
     Raises:
         ValueError: a model whose attention does not go through the interface.
         Cancelled: ``should_stop`` said so between layers.
+
+    Returns:
+        The :class:`LongTrace`; with ``keep_output``, (trace, the model's output) for generation after it.
     """
     from attnscope.inspection.capture import capture
 
@@ -305,11 +308,12 @@ def run_long(adapter, inputs: dict, tokens, text: str, passages: str = "paragrap
     t = len(tokens)
     rec = LongRecorder(t, pid, len(spans), adapter.info.layers, dtype, on_layer, should_stop)
     with adapter.lock, torch.inference_mode(), capture(adapter.model, long=rec):
-        adapter.model(**inputs)
+        out = adapter.model(**inputs)
     if len(rec.stores) != adapter.info.layers:
         raise ValueError(f"{adapter.info.id}: its attention does not go through transformers' attention "
                          f"interface ({len(rec.stores)} of {adapter.info.layers} layers seen): no long trace")
-    return LongTrace(trace_id=uuid.uuid4().hex[:16], model=adapter.info.id, tokens=tokens, layers=rec.stores,
+    lt = LongTrace(trace_id=uuid.uuid4().hex[:16], model=adapter.info.id, tokens=tokens, layers=rec.stores,
                      heads=adapter.info.heads, kv_heads=adapter.info.kv_heads, passages=spans, passage_of=pid,
                      dist_count=rec.counts[0], dist_counts=rec.counts, edges=rec.edges,
                      seconds=time.perf_counter() - started, dtype=dtype)
+    return (lt, out) if keep_output else lt
