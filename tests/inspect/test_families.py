@@ -391,3 +391,32 @@ def test_the_kv_cache_counts_sliding_layers_by_their_window():
     assert kv_cache.layer_windows(mistral) == [mistral.sliding_window] * 2 == [4096, 4096]
     assert kv_cache.cached_tokens(5000, [4096, 4096]) == 8192
     assert kv_cache.layer_windows(ff.tiny("llama").model.config) == [None, None]
+
+
+def test_hidden_states_mean_before_the_final_norm_for_every_family():
+    """The last hidden state is the last layer's output, before any final norm: known families and not."""
+    import transformers
+
+    from attnscope.inspection.adapters import wrap
+
+    tok = ff.tiny_tokenizer()
+    cfg = transformers.StableLmConfig(vocab_size=len(tok), hidden_size=32, num_attention_heads=4, num_key_value_heads=4,
+                                      num_hidden_layers=2,
+                                      intermediate_size=64, max_position_embeddings=64)  # not in the table
+    cfg._attn_implementation = "eager"
+    torch.manual_seed(0)
+    model = transformers.StableLmForCausalLM(cfg).eval()
+    for adapter in (wrap(model, tok, "tiny-stablelm"), ff.tiny("llama")):
+        got = []
+        layers = adapter._plain_layers or adapter._layer_lists["decoder"]
+        h = layers[-1].register_forward_hook(lambda m, a, o: got.append(o[0] if isinstance(o, tuple) else o))
+        try:
+            trace = adapter.trace(SOURCE)
+        finally:
+            h.remove()
+        last = trace.hidden_states["decoder"][-1]
+        assert trace.hidden_states["decoder"].shape[0] == adapter.info.layers + 1
+        np.testing.assert_allclose(last, got[-1][0].numpy(), atol=1e-6)
+        with torch.inference_mode():  # transformers' own last entry is after the final norm
+            theirs = adapter.model(**adapter.tokenized(SOURCE)[0], output_hidden_states=True).hidden_states[-1][0]
+        assert not np.allclose(last, theirs.numpy(), atol=1e-4)

@@ -32,6 +32,7 @@ from attnscope.inspection.adapters.hf import np32
 from attnscope.inspection.adapters.hf_inputs import HFInputs
 from attnscope.inspection.adapters.projections import attr, head_weights, rope_function, rotate, split_fused, \
     weight_in_out  # noqa: F401  (re-exported)
+from attnscope.inspection.adapters.parts import _empty_block, _first, _input, mask_from  # noqa: F401
 from attnscope.inspection.capture import Call, capture
 from attnscope.inspection.hooks import hooks
 from attnscope.inspection.trace import AttentionBlock, HeadWeights, Tokens, Trace
@@ -39,42 +40,6 @@ from attnscope.inspection.trace import AttentionBlock, HeadWeights, Tokens, Trac
 DEFAULT_MAX_TOKENS = 512
 TOLERANCE = checks.TOLERANCE
 KIND_OF_GROUP = {"encoder": "self", "decoder": "causal", "cross": "cross"}
-
-
-def mask_from(attention_mask: torch.Tensor | None, tq: int, tk: int) -> np.ndarray:
-    """(Tq, Tk) bool, True where an additive or boolean (True = keep) HF mask removes the key."""
-    if attention_mask is None or not isinstance(attention_mask, torch.Tensor) or attention_mask.dim() != 4:
-        return np.zeros((tq, tk), dtype=bool)
-    m = attention_mask[0, 0][-tq:, :tk]
-    if m.dtype == torch.bool:
-        out = (~m).cpu().numpy()
-    else:
-        out = (m <= torch.finfo(m.dtype).min / 2).cpu().numpy()
-    return np.broadcast_to(out, (tq, tk)).copy()
-
-
-def _first(output):
-    return output[0] if isinstance(output, tuple) else output
-
-
-def _input(args, kwargs, *names):
-    if args:
-        return args[0]
-    for n in names:
-        if n in kwargs:
-            return kwargs[n]
-    return None
-
-
-def _empty_block(kind: str, layer: int, weights: torch.Tensor, kv_head: np.ndarray, x=None) -> AttentionBlock:
-    """A block with the weights only (no Q/K/V read): zero-width q, k, v, z."""
-    h, tq, tk = weights.shape[1], weights.shape[2], weights.shape[3]
-    causal = np.triu(np.ones((tq, tk), dtype=bool), 1) if kind == "causal" else np.zeros((tq, tk), bool)
-    return AttentionBlock(kind=kind, layer=layer, x=x if x is not None else np.zeros((tq, 0), np.float32),
-                          q=np.zeros((h, tq, 0), np.float32), k=np.zeros((h, tk, 0), np.float32),
-                          v=np.zeros((h, tk, 0), np.float32), mask=causal, weights=np32(weights[0]),
-                          z=np.zeros((h, tq, 0), np.float32), out=np.zeros((tq, 0), np.float32), scale=1.0,
-                          kv_head=kv_head.copy())
 
 
 class HFAdapter(HFInputs, Adapter):
@@ -139,6 +104,7 @@ class HFAdapter(HFInputs, Adapter):
         self._tok_lock = threading.Lock()
         self.apply_rope = None
         self._reads = known and fam.reads_qkv and self._resolve_modules()
+        self._plain_layers = [] if self._reads or fam.kind == "encoder-decoder" else self._find_layers()
         self.checks: dict[str, float] = {}
         self.info = self._with_capabilities(self.info, check)
 
@@ -157,6 +123,11 @@ class HFAdapter(HFInputs, Adapter):
         except (AttributeError, IndexError, KeyError):
             return False
         return True
+
+    def _find_layers(self) -> list:
+        """An architecture outside the table: its layers are the base model's ModuleList of num_hidden_layers."""
+        n = self.info.layers
+        return next((list(m) for m in self.base.modules() if isinstance(m, torch.nn.ModuleList) and len(m) == n), [])
 
     def _layer_list(self, group: str) -> list:
         if self.fam.shared_layers:  # ALBERT: num_hidden_layers passes over a few shared layers
@@ -205,6 +176,9 @@ class HFAdapter(HFInputs, Adapter):
         with torch.inference_mode(), hooks() as hs, capture(self.model, full=full) as rec:
             if full and self._reads:
                 self._hook_all(hs, seen, states)
+            elif full and self._plain_layers:  # outside the table: each layer's output, before any final norm
+                for layer in self._plain_layers:
+                    self._hook_layer(hs, layer, states[self.info.blocks[0]])
             out = self.model(**inputs, output_attentions=True, output_hidden_states=full, **extra)
         return out, rec, seen, states
 
