@@ -61,6 +61,21 @@ class HeadWeights:
     b_v: np.ndarray | None
     w_o: np.ndarray  # (H * d_head, d_model)
     b_o: np.ndarray | None  # (d_model,)
+    #: per-head RMS norms of q and k before RoPE (Qwen3, Gemma 3): γ (d_head,), else None
+    q_norm: np.ndarray | None = None
+    k_norm: np.ndarray | None = None
+    norm_eps: float = 1e-6
+    #: Gemma's norms scale by (offset + γ) with offset 1; Qwen3's by γ (offset 0)
+    norm_offset: float = 0.0
+
+    def normed(self, t: np.ndarray, which: str) -> np.ndarray:
+        """``t`` (..., d_head) through the head's q or k norm (unchanged where the model has none)."""
+        gamma = self.q_norm if which == "q" else self.k_norm
+        if gamma is None:
+            return t
+        t = np.asarray(t, dtype=np.float32)
+        rms = np.sqrt(np.mean(t * t, axis=-1, keepdims=True) + np.float32(self.norm_eps))
+        return (t / rms * (np.float32(self.norm_offset) + gamma)).astype(np.float32)
 
 
 @dataclass

@@ -84,10 +84,11 @@ def test_step_identities(family):
             for h in (0, adapter.info.heads - 1):
                 hw = adapter.head_weights(group, i, h)
                 b = {n: (getattr(hw, f"b_{n}") if getattr(hw, f"b_{n}") is not None else 0) for n in "qkv"}
-                q_pre = block.x @ hw.w_q + b["q"]
-                np.testing.assert_allclose(adapter.rotate(q_pre), block.q[h], atol=ATOL)
+                q_pre = hw.normed(block.x @ hw.w_q + b["q"], "q")  # Qwen3, Gemma 3: the per-head norm first
+                np.testing.assert_allclose(adapter.rotate(q_pre, layer=block.layer), block.q[h], atol=ATOL)
                 if group != "cross":  # cross keys come from the encoder output, not x
-                    np.testing.assert_allclose(adapter.rotate(block.x @ hw.w_k + b["k"]), block.k[h], atol=ATOL)
+                    k_pre = hw.normed(block.x @ hw.w_k + b["k"], "k")
+                    np.testing.assert_allclose(adapter.rotate(k_pre, layer=block.layer), block.k[h], atol=ATOL)
                     np.testing.assert_allclose(block.x @ hw.w_v + b["v"], block.v[h], atol=ATOL)
             concat = block.z.transpose(1, 0, 2).reshape(block.z.shape[1], -1)  # (T, H * dh)
             hw = adapter.head_weights(group, i, 0)
@@ -152,8 +153,8 @@ def test_encoders_do_not_generate_and_reasons_are_given():
     deberta = ff.tiny("deberta-v2").info
     assert not deberta.capabilities["steps"] and "not q·k" in deberta.reasons["steps"]
     assert deberta.capabilities["attention"] and deberta.capabilities["heads"]
-    qwen3 = ff.tiny("qwen3").info
-    assert not qwen3.capabilities["steps"] and "RMSNorm" in qwen3.reasons["steps"]
+    qwen3 = ff.tiny("qwen3")  # its per-head q/k norms are a step of their own
+    assert qwen3.info.capabilities["steps"] and qwen3.head_weights("decoder", 0, 0).q_norm is not None
 
 
 def test_gemma2_soft_capping_turns_steps_off():
@@ -345,7 +346,7 @@ def test_capabilities_are_measured_at_load():
     for family in ff.ALL:
         adapter = ff.tiny(family)
         caps = adapter.info.capabilities
-        if family in ("deberta-v2", "qwen3", "gemma3_text"):
+        if family == "deberta-v2":
             assert not caps["steps"] and adapter.info.reasons["steps"]
             continue
         assert caps["steps"] and caps["block_steps"], (family, adapter.info.reasons)

@@ -53,12 +53,12 @@ def step_differences(adapter, trace: Trace) -> dict[str, float]:
             hw = [adapter.head_weights(group, b.layer, h) for h in range(b.heads)]
             kx = b.x if group != "cross" else None
             for h, w in enumerate(hw):
-                q = b.x @ w.w_q + (w.b_q if w.b_q is not None else 0)
-                diffs["q"] = max(diffs["q"], _rel(adapter.rotate(q), b.q[h]))
+                q = w.normed(b.x @ w.w_q + (w.b_q if w.b_q is not None else 0), "q")
+                diffs["q"] = max(diffs["q"], _rel(adapter.rotate(q, layer=b.layer), b.q[h]))
                 if kx is not None:  # cross-attention keys come from the encoder's output
-                    k = kx @ w.w_k + (w.b_k if w.b_k is not None else 0)
+                    k = w.normed(kx @ w.w_k + (w.b_k if w.b_k is not None else 0), "k")
                     v = kx @ w.w_v + (w.b_v if w.b_v is not None else 0)
-                    diffs["k"] = max(diffs["k"], _rel(adapter.rotate(k), b.k[h]))
+                    diffs["k"] = max(diffs["k"], _rel(adapter.rotate(k, layer=b.layer), b.k[h]))
                     diffs["v"] = max(diffs["v"], _rel(v, b.v[h]))
             if hw:
                 z = np.concatenate(list(b.z), axis=-1)  # (Tq, H * d_head)
@@ -86,7 +86,7 @@ def self_check(adapter) -> tuple[dict[str, bool], dict[str, str], dict[str, floa
     if bad:
         worst = max(bad, key=bad.get)
         what = {"softmax": "softmax(q·kᵀ·scale + bias + mask) misses the model's weights",
-                "q": "x·W_q (rotated as the model rotates) misses the q its attention receives",
+                "q": "x·W_q (normed and rotated as the model does) misses the q its attention receives",
                 "k": "x·W_k (rotated) misses the k its attention receives",
                 "v": "x·W_v misses the v its attention receives",
                 "w_o": "concat(z)·W_o misses the attention module's output"}[worst]

@@ -47,6 +47,8 @@ class Family:
             at load compares that with the q the attention received).
         pos_table: path from the base model to a learned absolute position table indexed
             0..T-1 (filled into ``Trace.position_embeddings``), or None.
+        qk_norm: paths (from the attention module) of per-head RMS norms applied to q and k after the
+            projection and before RoPE (Qwen3, Gemma 3): a step of their own in Step by step.
         q_prescaled: the module multiplies q by its ``scaling`` before the attention function and passes
             scaling 1 (OPT): the Trace's q is ``x·W_q`` again and the divisor ``1 / scaling``.
         steps_reason: why Q/K/V step by step is not offered although Q/K/V are read.
@@ -66,6 +68,7 @@ class Family:
     o_from_layer: dict[str, str] = field(default_factory=dict)
     positional: str = "learned"
     pos_table: str | None = None
+    qk_norm: tuple[str, str] | None = None
     q_prescaled: bool = False
     steps_reason: str | None = None
     shared_layers: bool = False
@@ -113,15 +116,11 @@ FAMILIES: dict[str, Family] = {
     "llama": _LLAMA,
     "mistral": replace(_LLAMA, name="mistral"),
     "qwen2": replace(_LLAMA, name="qwen2"),
-    "qwen3": replace(_LLAMA, name="qwen3",
-                     steps_reason="Qwen3 normalises each head's q and k (RMSNorm) before RoPE, so x·W_q is not "
-                                  "the q the scores use; the attention views show the model's own q and k"),
+    "qwen3": replace(_LLAMA, name="qwen3", qk_norm=("q_norm", "k_norm")),
     "gemma": replace(_LLAMA, name="gemma"),
     "gemma2": replace(_LLAMA, name="gemma2"),
     # Gemma 3's text decoder: sliding-window layers (RoPE base 10k) between global ones (1M), q/k norms
-    "gemma3_text": replace(_LLAMA, name="gemma3_text",
-                           steps_reason="Gemma 3 normalises each head's q and k (RMSNorm) before RoPE, so x·W_q is "
-                                        "not the q the scores use; the attention views show the model's own q and k"),
+    "gemma3_text": replace(_LLAMA, name="gemma3_text", qk_norm=("q_norm", "k_norm")),
     "phi3": Family("phi3", "decoder", layers={"decoder": "layers"}, attn={"decoder": "self_attn"},
                    qkv="qkv_proj", layout="q_kv", o="o_proj", positional="rotary"),
     "opt": Family("opt", "decoder", layers={"decoder": "decoder.layers"}, attn={"decoder": "self_attn"},

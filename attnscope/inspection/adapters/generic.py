@@ -368,7 +368,8 @@ class HFAdapter(HFInputs, Adapter):
             raise ValueError(f"{self.info.id}: {self.info.reasons.get('steps', 'Q/K/V are not read')}")
         return head_weights(self, block, layer, head)
 
-    def rotate(self, t: np.ndarray, positions: np.ndarray | list[int] | None = None) -> np.ndarray:
+    def rotate(self, t: np.ndarray, positions: np.ndarray | list[int] | None = None,
+               layer: int | None = None) -> np.ndarray:
         """The model's rotary embedding applied to q or k given before rotation (see
         :func:`~attnscope.inspection.adapters.projections.rotate`)."""
-        return rotate(self, t, positions)
+        return rotate(self, t, positions, layer)

@@ -6,6 +6,7 @@ interface cannot say is where the projections are, which the family table gives 
 
 from __future__ import annotations
 
+import inspect
 import sys
 
 import numpy as np
@@ -67,7 +68,13 @@ def head_weights(adapter, block: str, layer: int, head: int) -> HeadWeights:
         parts += [np32(w[:, sl]), np32(b[sl]) if b is not None else None]
     o = adapter.output_projection(block, layer)
     bo = np32(o.bias) if getattr(o, "bias", None) is not None else None
-    return HeadWeights(*parts, np32(weight_in_out(o)), bo)
+    norms = {}
+    if fam.qk_norm:
+        qn, kn = (attr(attn, p) for p in fam.qk_norm)
+        offset = 1.0 if "gemma" in type(qn).__name__.lower() else 0.0  # Gemma's RMSNorm scales by 1 + γ
+        norms = dict(q_norm=np32(qn.weight), k_norm=np32(kn.weight), norm_offset=offset,
+                     norm_eps=float(getattr(qn, "variance_epsilon", getattr(qn, "eps", 1e-6))))
+    return HeadWeights(*parts, np32(weight_in_out(o)), bo, **norms)
 
 
 def rope_function(attn_module):
@@ -75,12 +82,14 @@ def rope_function(attn_module):
     return getattr(sys.modules.get(type(attn_module).__module__), "apply_rotary_pos_emb", None)
 
 
-def rotate(adapter, t: np.ndarray, positions: np.ndarray | list[int] | None = None) -> np.ndarray:
+def rotate(adapter, t: np.ndarray, positions: np.ndarray | list[int] | None = None,
+           layer: int | None = None) -> np.ndarray:
     """Apply the model's rotary embedding to queries or keys given BEFORE rotation.
 
     Args:
         t: (T, d_head) or (H, T, d_head), e.g. ``x @ w_q + b_q`` of one head.
         positions: (T,) the token positions (default ``0 .. T-1``).
+        layer: the layer, for models whose layers rotate differently (Gemma 3: local and global bases).
 
     Returns:
         Same shape, rotated exactly as the model rotates q and k at those positions (unchanged for
@@ -100,7 +109,11 @@ def rotate(adapter, t: np.ndarray, positions: np.ndarray | list[int] | None = No
         return np32(arr)
     rotary = next(m for m in adapter.model.modules() if type(m).__name__.endswith("RotaryEmbedding"))
     x = arr.reshape(1, -1, n, d_head).to(adapter.device)  # (1, heads, T, dh)
+    extra = ()
+    types = getattr(adapter.model.config, "layer_types", None)
+    if types and "layer_type" in inspect.signature(rotary.forward).parameters:  # one RoPE base per kind of layer
+        extra = (types[layer if layer is not None else 0],)
     with torch.inference_mode():
-        cos, sin = rotary(x, pos[None].to(adapter.device))
+        cos, sin = rotary(x, pos[None].to(adapter.device), *extra)
         rotated, _ = apply(x, x, cos.float(), sin.float())
     return np32(rotated.reshape(arr.shape))
