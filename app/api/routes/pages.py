@@ -21,6 +21,7 @@ VIEWS = [
     ("positions", "Positions"),
     ("embeddings", "Embeddings"),
     ("scale", "Scale"),
+    ("long", "Long context"),
 ]
 
 
