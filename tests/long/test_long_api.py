@@ -65,6 +65,12 @@ def test_the_header(header):
     assert 0 < header["bytes_kept"] < 2 * 4 * t * t * 4 and header["dtype"] == "float32"
 
 
+def test_a_kept_trace_answers_its_header_again(client, header):
+    again = client.get(f"/api/long/{header['trace_id']}")
+    assert again.status_code == 200 and again.json() == {**header, "seconds": again.json()["seconds"]}
+    assert client.get("/api/long/0123456789abcdef").status_code == 404
+
+
 def test_tiles_rows_and_aggregates_equal_eager(client, header):
     w = eager("long-llama", passages_text())
     tid, levels, t = header["trace_id"], header["zoom_levels"], len(header["tokens"])

@@ -161,6 +161,15 @@ def _trace(request: Request, settings, trace_id: str) -> LongTrace:
         raise HTTPException(404, detail=exc.args[0]) from None
 
 
+@router.get("/{trace_id}", summary="The header of a kept long trace (what POST /api/long answered).",
+            response_model=LongHeader)
+def long_header(trace_id: str, request: Request, registry: RegistryDep, settings: SettingsDep) -> dict:
+    """The header of a kept long trace (what POST /api/long answered): reopen a trace from a link."""
+    lt = _trace(request, settings, trace_id)
+    limit = long_limit(registry.get(lt.model), settings.long_max_bytes, settings.long_dtype)
+    return header(lt, limit)
+
+
 def _head(head: str) -> int | str:
     return "mean" if head == "mean" else int(head)
 

@@ -442,9 +442,16 @@ class StepsView {
     const src = r.block === "cross" ? "m_j" : "x_j";
     const rotary = this.all.find((m) => m.id === r.model)?.positional === "rotary";
     const rot = (e) => (rotary ? `RoPE(${e})` : e);
-    text("steps-formula", `q = ${rot(`x · W_Q${b("q")}`)}      k_j = ${rot(`${src} · W_K${b("k")}`)}      ` +
+    const qk = r.qk_norm;  // Qwen3, Gemma 3: a per-head RMSNorm of q and k before RoPE
+    const norm = (e, n) => (qk ? `RMSNorm_${n}(${e})` : e);
+    text("steps-formula", `q = ${rot(norm(`x · W_Q${b("q")}`, "q"))}      k_j = ${rot(norm(`${src} · W_K${b("k")}`, "k"))}      ` +
       `v_j = ${src} · W_V${b("v")}`);
     let cross = r.block === "cross" ? " Here m is the encoder's output: the keys and values describe the source sentence." : "";
+    if (qk) {
+      cross += ` This model normalises each head's q and k on their own: RMSNorm over the head's ${r.d_head} numbers ` +
+        `(divided by their root-mean-square, ε = ${qk.eps}), times a learned γ${qk.offset ? " (as 1 + γ)" : ""}, ` +
+        "before the rotation.";
+    }
     if (rotary) cross += " This model then rotates q and k by their positions (RoPE); the numbers shown are after the rotation.";
     text("steps-explain", `W_Q, W_K and W_V of head ${r.head + 1} are ${r.d_model} × ${r.d_head}: they turn each ` +
       `${r.d_model}-number vector into ${an(r.d_head)} ${r.d_head}-number query, key and value. Only the query of ` +
