@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 import torch
 
+from tests.asgi_stream import read_then_disconnect
+
 pytestmark = pytest.mark.slow
 
 PROMPT = "The animal didn't cross the street because"
@@ -201,38 +203,6 @@ def test_stream_lines_parse_and_steps_arrive_in_order(client, greedy):
     assert lines[-1]["text"] == greedy["text"] and len(lines) == 10
 
 
-async def _read_then_disconnect(app, body: dict, after: int, spec: str) -> list[dict]:
-    """Drive the ASGI app like a server: read ``after`` step lines, then the client goes away."""
-    payload = json.dumps(body).encode()
-    scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": spec}, "http_version": "1.1",
-             "method": "POST", "scheme": "http", "path": "/api/generate/stream", "raw_path": b"/api/generate/stream",
-             "query_string": b"", "root_path": "", "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80),
-             "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]}
-    gone, sent, buf, lines = asyncio.Event(), False, b"", []
-
-    async def receive():
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": payload, "more_body": False}
-        await gone.wait()
-        return {"type": "http.disconnect"}
-
-    async def send(message):
-        nonlocal buf
-        if message["type"] != "http.response.body":
-            return
-        buf += message.get("body", b"")
-        while b"\n" in buf:
-            line, buf = buf.split(b"\n", 1)
-            lines.append(json.loads(line))
-        if sum(x["event"] == "step" for x in lines) >= after:
-            gone.set()
-
-    await asyncio.wait_for(app(scope, receive, send), timeout=60)
-    return lines
-
-
 def lock_is_free(adapter) -> bool:
     got = []
 
@@ -261,7 +231,8 @@ def test_a_disconnected_client_stops_the_generation(client, smollm2, monkeypatch
 
     monkeypatch.setattr(route, "generate", counting)
     body = {"model": "smollm2", "text": "Once upon a time", "max_new_tokens": 64}
-    lines = asyncio.run(_read_then_disconnect(client.app, body, after=2, spec=spec))
+    lines = asyncio.run(read_then_disconnect(client.app, "/api/generate/stream", body,
+                                             lambda got: sum(x["event"] == "step" for x in got) >= 2, spec=spec))
     received = sum(x["event"] == "step" for x in lines)
     assert received >= 2 and not any(x["event"] == "done" for x in lines)
     assert len(produced) <= received + 1, produced  # at most the step in flight when the client left

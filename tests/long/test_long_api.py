@@ -13,6 +13,7 @@ import torch
 
 from attnscope.encode import unpack_binary
 from attnscope.inspection.longctx import zoom_levels
+from tests.asgi_stream import read_then_disconnect
 from tests.long.long_fixtures import passages_text, tiny_long
 
 
@@ -171,39 +172,7 @@ def test_the_stream_reports_each_layer_then_the_header(client):
                                                params=dict(layer=0, head=0)).status_code == 200
 
 
-async def _read_then_disconnect(app, body: dict, after: int) -> list[dict]:
-    """Drive the ASGI app like a server: read ``after`` progress lines, then the client goes away."""
-    payload = json.dumps(body).encode()
-    scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"}, "http_version": "1.1",
-             "method": "POST", "scheme": "http", "path": "/api/long/stream", "raw_path": b"/api/long/stream",
-             "query_string": b"", "root_path": "", "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80),
-             "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]}
-    gone, sent, buf, lines = asyncio.Event(), False, b"", []
-
-    async def receive():
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": payload, "more_body": False}
-        await gone.wait()
-        return {"type": "http.disconnect"}
-
-    async def send(message):
-        nonlocal buf
-        if message["type"] != "http.response.body":
-            return
-        buf += message.get("body", b"")
-        while b"\n" in buf:
-            line, buf = buf.split(b"\n", 1)
-            lines.append(json.loads(line))
-        if len(lines) >= after:
-            gone.set()
-
-    await asyncio.wait_for(app(scope, receive, send), timeout=60)
-    return lines
-
-
-def test_the_stream_stops_when_the_client_disconnects(client, monkeypatch):
+def test_the_stream_stops_when_the_client_disconnects(client, header, monkeypatch):  # header: a kept trace
     from attnscope.inspection.longctx import forward
 
     done, real = [], forward.LongRecorder.attend
@@ -217,7 +186,8 @@ def test_the_stream_stops_when_the_client_disconnects(client, monkeypatch):
     monkeypatch.setattr(forward.LongRecorder, "attend", slow)
     cache = client.app.state.long_cache
     before = len(cache)
-    lines = asyncio.run(_read_then_disconnect(client.app, {"model": "long-llama", "text": passages_text(3)}, 1))
+    body = {"model": "long-llama", "text": passages_text(3)}
+    lines = asyncio.run(read_then_disconnect(client.app, "/api/long/stream", body, lambda got: len(got) >= 1))
     assert lines == [{"progress": {"layer": 1, "layers": 2}}]
     time.sleep(1.2)
     assert len(done) == 1, done  # the second layer never completed
