@@ -29,24 +29,18 @@ import torch
 from torch import nn
 
 from attnscope.inspection.adapters.base import Adapter
-from attnscope.inspection.adapters.hf import tokenize
 from attnscope.inspection.hooks import hooks
 
 TOP_K = 10
 
 
 def output_projection(adapter: Adapter, block: str, layer: int) -> nn.Module:
-    """The module whose input is ``concat(z)`` of one attention block (W_O)."""
-    family = adapter.info.family
-    model = adapter.model
-    if hasattr(adapter, "output_projection"):  # the generic HF adapter: from its family table
-        if not adapter.info.capabilities.get("ablate", True):
-            raise ValueError(f"ablation is not available for {adapter.info.id}: {adapter.info.reasons['ablate']}")
-        return adapter.output_projection(block, layer)
-    if family == "textbook":
-        stack = model.encoder if block == "encoder" else model.decoder
-        return getattr(stack.layers[layer], "cross_attn" if block == "cross" else "self_attn").w_o
-    raise ValueError(f"ablation is not available for the {family!r} family yet")
+    """The module whose input is ``concat(z)`` of one attention block (W_O): the adapter's own
+    (:meth:`~attnscope.inspection.adapters.base.Adapter.output_projection`)."""
+    caps = adapter.info.capabilities
+    if caps and not caps.get("ablate", True):
+        raise ValueError(f"ablation is not available for {adapter.info.id}: {adapter.info.reasons['ablate']}")
+    return adapter.output_projection(block, layer)
 
 
 def check_heads(adapter: Adapter, heads: Iterable[Iterable[int]]) -> list[tuple[int, int]]:
@@ -133,13 +127,8 @@ def ablate(adapter: Adapter, text: str, heads: Iterable[Iterable[int]], block: s
 
 
 def _inputs(adapter: Adapter, text: str) -> tuple[dict, list[str]]:
-    """Model inputs for ``text`` and its tokens as the pages show them."""
-    if hasattr(adapter, "inputs"):  # the generic HF adapter: the trace's own inputs, on the model's device
-        inputs, tokens = adapter.inputs(text)
-        return inputs, tokens.text
-    inputs, tokens = tokenize(adapter.tokenizer, text)
-    if adapter.info.kind == "decoder":
-        inputs.pop("token_type_ids", None)
+    """Model inputs for ``text`` (the trace's own, on the model's device) and its tokens as the pages show them."""
+    inputs, tokens = adapter.inputs(text)
     return inputs, tokens.text
 
 
@@ -208,7 +197,7 @@ def _seq2seq(adapter: Adapter, text: str, block: str, pairs) -> Ablation:
 
 
 def _translation(adapter: Adapter, text: str, block: str, pairs) -> Ablation:
-    if not hasattr(adapter, "translate"):
+    if not adapter.info.offers("translate"):  # T5, BART, Marian: through generate
         return _seq2seq(adapter, text, block, pairs)
     before = adapter.translate(text)
     after = run_ablated(adapter, block, pairs, lambda: adapter.translate(text))

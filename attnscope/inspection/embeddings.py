@@ -24,46 +24,22 @@ def position_table(adapter: Adapter) -> np.ndarray | None:
 
     BERT-family encoders: ``model.embeddings.position_embeddings.weight``;
     GPT-2: ``model.transformer.wpe.weight``. None for models without a learned
-    table: the textbook model (fixed sinusoidal positions) and rotary models.
+    table: the textbook model (fixed sinusoidal positions) and rotary models
+    (:meth:`~attnscope.inspection.adapters.base.Adapter.position_table`).
     """
-    if adapter.info.family == "textbook":
-        return None
-    model = getattr(adapter, "model", None)
-    candidates = (
-        ("embeddings", "position_embeddings", "weight"),  # BertModel
-        ("transformer", "wpe", "weight"),  # GPT2LMHeadModel
-        ("wpe", "weight"),  # GPT2Model
-    )
-    for path in candidates:
-        obj = model
-        for name in path:
-            obj = getattr(obj, name, None)
-        if obj is not None:
-            return obj.detach().cpu().float().numpy()
-    return None
+    return adapter.position_table()
 
 
 def rope_base(adapter: Adapter) -> float | None:
-    """The base ``n`` (``rope_theta``) of a rotary model, or None if it does not rotate."""
-    cfg = getattr(getattr(adapter, "model", None), "config", None)
-    if cfg is None:
-        return None
-    params = getattr(cfg, "rope_parameters", None)  # transformers >= 5
-    if isinstance(params, dict) and params.get("rope_theta") is not None:
-        return float(params["rope_theta"])
-    theta = getattr(cfg, "rope_theta", None)
-    return float(theta) if theta is not None else None
+    """The base ``n`` (``rope_theta``) of a rotary model, or None if it does not rotate
+    (:meth:`~attnscope.inspection.adapters.base.Adapter.rope_base`)."""
+    return adapter.rope_base()
 
 
 def vocab_size(adapter: Adapter) -> int | None:
-    """How many ids the model's (input) vocabulary has, or None if unknown."""
-    tok = getattr(adapter, "tokenizer", None)
-    if tok is not None:
-        return int(len(tok))
-    src = getattr(adapter, "src_vocab", None)  # the textbook model's source vocabulary
-    if src is not None:
-        return int(len(src))
-    return None
+    """How many ids the model's (input) vocabulary has, or None if unknown
+    (:meth:`~attnscope.inspection.adapters.base.Adapter.vocab_size`)."""
+    return adapter.vocab_size()
 
 
 def hidden(trace: Trace) -> np.ndarray:

@@ -2,43 +2,37 @@ import json
 
 from fastapi import APIRouter, Request, Response
 
-from attnscope_server.api.deps import RegistryDep, SettingsDep, checked_text
+from attnscope_server.api.deps import RegistryDep, SettingsDep, resolve
 from attnscope.encode import BINARY_TYPE, binary, encode, raw_bytes
-from attnscope_server.api.schemas import AttentionRequest
+from attnscope_server.api.schemas import AttentionRequest, AttentionResponse
 
 router = APIRouter(prefix="/api", tags=["attention"])
 
 
+#: the answer is documented, not validated: its weights are tens of megabytes, serialised once as bytes
 _ANSWERS = {
     200: {
+        "model": AttentionResponse,
         "description": (
             "JSON. For format f16 or u8 with ``Accept: application/octet-stream``, the same answer in "
             "binary, with no base64: uint32 LE n | n bytes of UTF-8 JSON (every field but ``weights``; "
             "padded with spaces so the array starts at a multiple of 4) | the array's raw bytes "
             "(float16 LE, or uint8 round(w * 255)) in C order, shape ``shape``."),
-        "content": {"application/json": {}, BINARY_TYPE: {}},
+        "content": {BINARY_TYPE: {"schema": {"type": "string", "format": "binary"}}},
     }
 }
 
 
 @router.post("/attention", summary="Per-head attention weights of one layer (or all layers) for a sentence.",
-             response_class=Response, responses=_ANSWERS)
+             response_class=Response, response_model=None, responses=_ANSWERS)
 def attention(req: AttentionRequest, registry: RegistryDep, settings: SettingsDep, request: Request) -> Response:
     """Per-head attention weights of one layer (or all layers) for a sentence.
 
     Send ``Accept: application/octet-stream`` with format f16 or u8 for a binary answer (a third
     smaller, nothing to decode from base64); every other client gets JSON, as before.
     """
-    adapter = registry.get(req.model)
-    text = checked_text(req.text, adapter, settings)
-    block = req.block or adapter.default_block
-    if block not in adapter.info.blocks:
-        raise ValueError(
-            f"{req.model} has no {block!r} attention; it has: {', '.join(adapter.info.blocks)}"
-        )
-    target = None
-    if req.target is not None and block != "encoder":
-        target = checked_text(req.target, adapter, settings, what="target")
+    r = resolve(req, registry, settings)
+    adapter, text, block, target = r.adapter, r.text, r.block, r.target
     trace = registry.trace(req.model, text, target, full=False)  # weights and logits: nothing else captured
     weights = trace.weights(block, req.layer)  # validates the layer
     q_toks, k_toks = trace.query_key_tokens(block)
@@ -86,9 +80,10 @@ def json_response(body: dict) -> Response:
     """The answer serialised once, as bytes, with FastAPI's encoder skipped.
 
     A compact format's weights are one base64 string of up to tens of megabytes; base64 needs no
-    JSON escaping, so it is spliced in as bytes rather than scanned again by ``json.dumps``.
+    JSON escaping, so it is spliced in as bytes rather than scanned again by ``json.dumps``. A body
+    without a string ``weights`` is dumped as it is.
     """
-    weights = body["weights"]
+    weights = body.get("weights")
     if isinstance(weights, str):
         head = json.dumps({**body, "weights": ""}, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
         marker = '"weights":""'

@@ -13,6 +13,7 @@ from fastapi import APIRouter, HTTPException, Path, Request, WebSocket, WebSocke
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from attnscope_server.api.schemas import Answer as JsonAnswer
 from attnscope_server.classroom.store import ALPHABET, CODE_LEN, BroadcastLost, NotOpen, SessionStore, make_store
 
 router = APIRouter(tags=["classroom"])
@@ -74,6 +75,21 @@ class Answer(Msg):
     index: int = Field(ge=0, le=63)
 
 
+class ClassStarted(JsonAnswer):
+    code: str = Field(description="the join code students type")
+    token: str = Field(description="the teacher's control token (keep it secret)")
+    join_url: str
+    qr: str = Field(description="the join URL as a QR code (SVG)")
+
+
+class ClassInfo(JsonAnswer):
+    code: str
+    members: int = Field(description="students connected")
+    state: dict[str, Any] | None = Field(
+        description='the teacher\'s view, {"state": {key: value}, "ts": ms}; null until the teacher shares one')
+    question: bool = Field(description="a question is open")
+
+
 TEACHER = TypeAdapter(Annotated[StateMsg | Ask | Reveal | Reset, Field(discriminator="type")])
 STUDENT = TypeAdapter(Annotated[Answer, Field(discriminator="type")])
 HELLO = TypeAdapter(Hello)
@@ -101,7 +117,8 @@ def _ip(conn: Request | WebSocket) -> str | None:
     return conn.client.host if conn.client else None
 
 
-@router.post("/api/class", summary="Start a class: a join code and the teacher's control token.")
+@router.post("/api/class", summary="Start a class: a join code and the teacher's control token.",
+             response_model=ClassStarted, response_model_exclude_unset=True)
 async def start_class(request: Request) -> dict:
     """Start a class: a join code and the teacher's control token."""
     code, token = await store_of(request.app).create()
@@ -109,7 +126,8 @@ async def start_class(request: Request) -> dict:
             "qr": f"/api/class/{code}/qr.svg"}
 
 
-@router.get("/api/class/{code}", summary="Whether a class exists, how many joined, and its current view state.")
+@router.get("/api/class/{code}", summary="Whether a class exists, how many joined, and its current view state.",
+            response_model=ClassInfo, response_model_exclude_unset=True)
 async def class_info(code: Code, request: Request) -> dict:
     """Whether a class exists, how many joined, and its current view state."""
     s = await store_of(request.app).get(code) if await lookup(request.app, _ip(request), code) else None
@@ -118,7 +136,8 @@ async def class_info(code: Code, request: Request) -> dict:
     return {"code": code, "members": s["members"], "state": s["state"], "question": s["question"] is not None}
 
 
-@router.get("/api/class/{code}/qr.svg", summary="The join URL as a QR code (SVG, drawn locally).")
+@router.get("/api/class/{code}/qr.svg", summary="The join URL as a QR code (SVG, drawn locally).",
+            response_class=Response, responses={200: {"content": {"image/svg+xml": {}}, "description": "SVG"}})
 async def class_qr(code: Code, request: Request) -> Response:
     """The join URL as a QR code (SVG, drawn locally)."""
     if not await store_of(request.app).exists(code):

@@ -1,9 +1,9 @@
 from fastapi import APIRouter
 from pydantic import Field, model_validator
 
-from attnscope_server.api.deps import RegistryDep, SettingsDep, checked_text
+from attnscope_server.api.deps import RegistryDep, SettingsDep, checked_text, resolve
 from attnscope.encode import encode
-from attnscope_server.api.schemas import Format, Strict
+from attnscope_server.api.schemas import Answer, Format, ModelRequest, Strict, TextRequest
 from attnscope.settings import Settings
 from attnscope.inspection import embeddings as emb
 from attnscope.inspection.registry import Registry
@@ -12,9 +12,7 @@ from attnscope.inspection.trace import Trace
 router = APIRouter(prefix="/api", tags=["embeddings"])
 
 
-class EmbeddingsRequest(Strict):
-    model: str = Field(description="a model id from /api/models", max_length=64)
-    text: str = Field(description="the input sentence (the source, for encoder-decoders)")
+class EmbeddingsRequest(TextRequest):
     format: Format = Field(default="json", description="json: nested lists; f16: base64 little-endian float16")
 
 
@@ -31,14 +29,71 @@ class TokenChoice(Strict):
         return self
 
 
-class SimilarityRequest(Strict):
-    model: str = Field(description="a model id from /api/models", max_length=64)
+class SimilarityRequest(ModelRequest):
     a: TokenChoice = Field(description="sentence a and its token")
     b: TokenChoice = Field(description="sentence b and its token")
     format: Format = Field(default="json", description="format of within_a / within_b")
 
 
-@router.post("/embeddings", summary="Token and position embeddings, hidden states after every layer, and their PCA.")
+Matrix = list[list[float]]
+Cube = list[list[list[float]]]
+
+
+class EmbeddingShapes(Answer):
+    token_embeddings: list[int] | None
+    position_embeddings: list[int] | None
+    hidden_states: list[int]
+    norms: list[int]
+    pca: list[int]
+
+
+class Pca(Answer):
+    points: Cube = Field(description="(layers + 1, T, 2) each token on the layer's first two components")
+    explained_variance_ratio: Matrix = Field(description="(layers + 1, 2)")
+
+
+class EmbeddingsResponse(Answer):
+    model: str
+    text: str
+    tokens: list[str]
+    ids: list[int]
+    special: list[bool]
+    vocab_size: int | None
+    positional: str
+    layers: int
+    d_model: int
+    format: Format
+    shape: EmbeddingShapes
+    token_embeddings: str | Matrix | None = Field(description="(T, d) in ``format``; null where the model has none")
+    position_embeddings: str | Matrix | None = Field(description="(T, d) learned positions; null without a table")
+    hidden_states: str | Cube = Field(description="(layers + 1, T, d) in ``format``")
+    norms: Matrix = Field(description="(layers + 1, T) each hidden state's L2 norm")
+    pca: Pca
+
+
+class SimilarityShapes(Answer):
+    within_a: list[int]
+    within_b: list[int]
+
+
+class SimilarityResponse(Answer):
+    model: str
+    tokens_a: list[str]
+    tokens_b: list[str]
+    a_index: int
+    b_index: int
+    a_token: str
+    b_token: str
+    layers: list[int]
+    cosine: list[float] = Field(description="per layer (0 = the embedding output): the two tokens' cosine")
+    format: Format
+    shape: SimilarityShapes
+    within_a: str | Cube = Field(description="(layers + 1, Ta, Ta) sentence a's token-by-token cosines")
+    within_b: str | Cube
+
+
+@router.post("/embeddings", summary="Token and position embeddings, hidden states after every layer, and their PCA.",
+             response_model=EmbeddingsResponse, response_model_exclude_unset=True)
 def embeddings(req: EmbeddingsRequest, registry: RegistryDep, settings: SettingsDep) -> dict:
     """Token and position embeddings, hidden states after every layer, and their PCA.
 
@@ -48,8 +103,8 @@ def embeddings(req: EmbeddingsRequest, registry: RegistryDep, settings: Settings
     ``pca`` are always JSON. PCA is per layer (SVD of the centred token vectors), its
     component signs aligned from one layer to the next.
     """
-    adapter = registry.get(req.model)
-    text = checked_text(req.text, adapter, settings)
+    r = resolve(req, registry, settings)
+    adapter, text = r.adapter, r.text
     trace = registry.trace(req.model, text)
     h = emb.hidden(trace)  # (L + 1, T, d)
     tok, pos = trace.token_embeddings, trace.position_embeddings
@@ -96,7 +151,8 @@ def _trace(registry: Registry, settings: Settings, model: str, choice: TokenChoi
     return registry.trace(model, checked_text(choice.text, adapter, settings, what=f"sentence {name}"))
 
 
-@router.post("/similarity", summary="Cosine similarity of one token in two sentences, layer by layer.")
+@router.post("/similarity", summary="Cosine similarity of one token in two sentences, layer by layer.",
+             response_model=SimilarityResponse, response_model_exclude_unset=True)
 def similarity(req: SimilarityRequest, registry: RegistryDep, settings: SettingsDep) -> dict:
     """Cosine similarity of one token in two sentences, layer by layer (layer 0 = the embedding output).
 

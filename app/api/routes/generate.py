@@ -24,9 +24,10 @@ from typing import Literal
 import torch
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from attnscope_server.api.deps import RegistryDep, SettingsDep, checked_text
+from attnscope_server.api.deps import RegistryDep, SettingsDep, checked_text, resolve
+from attnscope_server.api.schemas import GenerateResponse, ModelId, NextTokenResponse, TextRequest
 from attnscope.encode import f16_base64
 from attnscope.inspection.adapters.base import Adapter
 from attnscope.inspection.adapters.hf import tokenize
@@ -39,10 +40,8 @@ router = APIRouter(prefix="/api", tags=["generation"])
 log = logging.getLogger("attnscope")
 
 
-class Sampling(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    model: str = Field(max_length=64, description="a decoder (smollm2) or the textbook encoder-decoder")
+class Sampling(TextRequest):
+    model: ModelId = Field(description="a decoder (smollm2) or the textbook encoder-decoder")
     text: str = Field(description="the prompt (decoders) or the French source sentence (textbook)")
     temperature: float = Field(default=1.0, gt=0, le=10, description="divides the logits before the softmax")
     top_k: int = Field(default=0, ge=0, description="keep the k most likely tokens; 0 keeps every token")
@@ -68,7 +67,8 @@ def _cands(cands: list[Candidate]) -> list[dict]:
     return [c.to_dict() for c in cands]
 
 
-@router.post("/next-token", summary="The most likely next tokens, before and after temperature, top-k and top-p.")
+@router.post("/next-token", summary="The most likely next tokens, before and after temperature, top-k and top-p.",
+             response_model=NextTokenResponse, response_model_exclude_unset=True)
 def next_token(req: NextTokenRequest, registry: RegistryDep, settings: SettingsDep) -> dict:
     """The most likely next tokens, before and after temperature, top-k and top-p.
 
@@ -77,8 +77,8 @@ def next_token(req: NextTokenRequest, registry: RegistryDep, settings: SettingsD
     textbook: the next English word given the French ``text`` and the translation so far (``target``).
     The logits come from the cached trace, so moving a slider does not run the model again.
     """
-    adapter = registry.get(req.model)
-    text = checked_text(req.text, adapter, settings)
+    r = resolve(req, registry, settings)
+    adapter, text = r.adapter, r.text
     kind = adapter.info.kind
     if kind == "decoder":
         if req.target is not None:
@@ -103,7 +103,8 @@ def next_token(req: NextTokenRequest, registry: RegistryDep, settings: SettingsD
                      "(or textbook for the next word of a translation)")
 
 
-@router.post("/generate", summary="Generate token by token; every step's candidates and attention.")
+@router.post("/generate", summary="Generate token by token; every step's candidates and attention.",
+             response_model=GenerateResponse, response_model_exclude_unset=True)
 def generate_all(req: GenerateRequest, registry: RegistryDep, settings: SettingsDep) -> dict:
     """Generate token by token; every step's candidates and attention.
 
@@ -170,11 +171,11 @@ class Run:
 
 def _start(req: GenerateRequest, registry: Registry, settings, should_stop: Callable[[], bool]) -> Run:
     """Validate everything (ValueError -> 422) before a single token is generated."""
-    adapter = registry.get(req.model)
-    text = checked_text(req.text, adapter, settings)
+    r = resolve(req, registry, settings)
+    adapter, text = r.adapter, r.text
     if adapter.info.kind == "decoder":
         return _decoder_run(adapter, req, text, should_stop)
-    if adapter.info.kind == "encoder-decoder" and hasattr(adapter, "translate"):
+    if adapter.info.offers("translate"):  # the textbook model translates step by step
         return _textbook_run(adapter, req, text)
     raise ValueError(f"{req.model} is an {adapter.info.kind}: it cannot generate text; choose a decoder such as "
                      "smollm2 (or textbook to translate)")
@@ -302,8 +303,9 @@ class StoppableStream(StreamingResponse):
 
     media_type = "application/x-ndjson"
 
-    def __init__(self, content: Iterator[bytes], stop: threading.Event) -> None:
-        super().__init__(content, headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    def __init__(self, content: Iterator[bytes], stop: threading.Event, status_code: int = 200) -> None:
+        # status_code: FastAPI reads a response class's default status from its signature (OpenAPI)
+        super().__init__(content, status_code, headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
         self.stop = stop
 
     async def listen_for_disconnect(self, receive) -> None:

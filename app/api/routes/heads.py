@@ -3,49 +3,61 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from attnscope_server.api.deps import RegistryDep, SettingsDep, checked_text
-from attnscope_server.api.schemas import Block
+from attnscope_server.api.deps import RegistryDep, SettingsDep, resolve
+from attnscope_server.api.schemas import Answer, Block, BlockRequest
 from attnscope.inspection.stats import head_stats, rules
 
 router = APIRouter(prefix="/api", tags=["analysis"])
 
 
-class HeadsRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    model: str = Field(description="a model id from /api/models", max_length=64)
-    text: str = Field(description="the input sentence (the source, for encoder-decoders)")
-    block: Block | None = Field(default=None, description="encoder | decoder | cross; default: the model's first")
-    target: str | None = Field(
-        default=None, description="the decoder input text (encoder-decoders); omitted = the model's own translation"
-    )
+class HeadsRequest(BlockRequest):
+    pass
 
 
-def block_and_target(req, adapter, settings) -> tuple[str, str | None]:
-    """The block asked for (validated) and the checked target text, if any."""
-    block = req.block or adapter.default_block
-    if block not in adapter.info.blocks:
-        raise ValueError(f"{req.model} has no {block!r} attention; it has: {', '.join(adapter.info.blocks)}")
-    target = None
-    if getattr(req, "target", None) is not None and block != "encoder":
-        target = checked_text(req.target, adapter, settings, what="target")
-    return block, target
+class HeadStat(Answer):
+    """One head's statistics, each a mean over the query rows (self, previous, next: null for cross-attention)."""
+
+    entropy: float | None = Field(description="row entropy over the keys the mask keeps, in nats")
+    entropy_norm: float | None = Field(description="row entropy / log(keys the row sees): 1 = uniform")
+    distance: float | None = Field(description="the average token distance sum_j w_ij |i - j|")
+    self: float | None = Field(description="w_ii")
+    previous: float | None = Field(description="w_i,i-1")
+    next: float | None = Field(description="w_i,i+1")
+    first: float | None = Field(description="the weight on the first key")
+    special: float | None = Field(description="the total weight on special keys")
+    label: str = Field(description="the first rule of labels_rules that holds")
 
 
-@router.post("/heads", summary="Statistics and a label for every layer and head of one attention block.")
+class LabelRule(Answer):
+    label: str
+    rule: str
+    meaning: str
+
+
+class HeadsResponse(Answer):
+    model: str
+    block: Block
+    layers: int
+    heads: int
+    query_tokens: list[str]
+    key_tokens: list[str]
+    stats: list[list[HeadStat]] = Field(description="[layer][head]")
+    labels_rules: list[LabelRule] = Field(description="the label rules, in the order they are tried")
+
+
+@router.post("/heads", summary="Statistics and a label for every layer and head of one attention block.",
+             response_model=HeadsResponse, response_model_exclude_unset=True)
 def heads(req: HeadsRequest, registry: RegistryDep, settings: SettingsDep) -> dict:
     """Statistics and a label for every layer and head of one attention block."""
-    adapter = registry.get(req.model)
-    text = checked_text(req.text, adapter, settings)
-    block, target = block_and_target(req, adapter, settings)
-    trace = registry.trace(req.model, text, target)
-    stats = head_stats(trace, block)
-    q_toks, k_toks = trace.query_key_tokens(block)
+    r = resolve(req, registry, settings)
+    trace = registry.trace(req.model, r.text, r.target)
+    stats = head_stats(trace, r.block)
+    q_toks, k_toks = trace.query_key_tokens(r.block)
     return {
         "model": req.model,
-        "block": block,
+        "block": r.block,
         "layers": stats.layers,
         "heads": stats.heads,
         "query_tokens": q_toks.text,

@@ -3,19 +3,47 @@
 from typing import Literal
 
 from fastapi import APIRouter, Query
+from pydantic import Field
 
 from attnscope_server.api.deps import RegistryDep
+from attnscope_server.api.schemas import Answer
 from attnscope.inspection import kv_cache
 
 router = APIRouter(prefix="/api", tags=["generation"])
+Dtype = Literal["float32", "float16", "bfloat16", "int8"]
 
 
-@router.get("/kv-cache", summary="KV-cache bytes per token and for N tokens: multi-head vs grouped-query vs multi-query.")
+class CacheVariant(Answer):
+    name: str = Field(description="multi-head | grouped-query | multi-query")
+    kv_heads: int
+    values_per_token: int = Field(description="2 x layers x kv_heads x d_head")
+    bytes_per_token: int
+    bytes_total: int = Field(description="for `tokens` tokens")
+    ratio_to_mha: float = Field(description="bytes_per_token / the multi-head variant's")
+
+
+class KvCacheResponse(Answer):
+    model: str
+    kind: str = Field(description="which variant the model is: multi-head | grouped-query | multi-query")
+    model_kind: str = Field(description="encoder | decoder | encoder-decoder")
+    layers: int
+    heads: int
+    kv_heads: int
+    d_head: int
+    dtype: Dtype
+    bytes_per_value: int
+    tokens: int
+    variants: list[CacheVariant]
+    note: str | None = Field(description="encoders and encoder-decoders: what the sizes mean for them")
+
+
+@router.get("/kv-cache", summary="KV-cache bytes per token and for N tokens: multi-head vs grouped-query vs multi-query.",
+            response_model=KvCacheResponse, response_model_exclude_unset=True)
 def kv_cache_sizes(
     registry: RegistryDep,
     model: str = Query(max_length=64, description="a model id"),
     tokens: int = Query(1024, description=f"N, the tokens in the cache (0 to {kv_cache.MAX_TOKENS:,})"),
-    dtype: Literal["float32", "float16", "bfloat16", "int8"] = Query(
+    dtype: Dtype = Query(
         "float32", description="what each cached number is stored as (the app runs models in float32)"),
 ) -> dict:
     """KV-cache bytes per token and for N tokens: multi-head vs grouped-query vs multi-query.

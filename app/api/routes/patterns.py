@@ -1,18 +1,20 @@
+"""Efficient-attention patterns (local, strided, global) on the encoder of a model that offers them."""
+
 from typing import Literal
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from attnscope_server.api.deps import RegistryDep, SettingsDep, checked_text
+from attnscope_server.api.deps import RegistryDep, SettingsDep, resolve
+from attnscope_server.api.schemas import Answer, ModelId, TextRequest
 from attnscope.inspection import patterns
+from attnscope.inspection.adapters.base import Adapter
 
 router = APIRouter(prefix="/api", tags=["analysis"])
 
 
-class PatternRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    model: str = Field(default="textbook", max_length=64, description="an encoder-decoder model id")
+class PatternRequest(TextRequest):
+    model: ModelId = Field(default="textbook", description="an encoder-decoder model id")
     text: str = Field(description="the source sentence")
     pattern: Literal["local", "strided", "global"] = "local"
     window: int = Field(default=1, ge=0, le=64, description="local: keys within this distance")
@@ -20,18 +22,38 @@ class PatternRequest(BaseModel):
     tokens: list[int] = Field(default=[0], max_length=64, description="global: indices of the global tokens")
 
 
-@router.post("/patterns", summary="Local, strided or global attention on the encoder: mask, attention, translation.")
+class PatternResult(Answer):
+    weights: list[list[list[list[float]]]] = Field(description="(layers, heads, S, S) the encoder's self-attention")
+    translation: str
+    output_tokens: list[str]
+
+
+class PatternsResponse(Answer):
+    model: str
+    text: str
+    tokens: list[str]
+    pattern: Literal["local", "strided", "global"]
+    mask: list[list[bool]] = Field(description="(S, S) true where the pattern removes the key")
+    kept: int = Field(description="query-key pairs kept")
+    full: PatternResult = Field(description="full attention")
+    patterned: PatternResult = Field(description="with the pattern")
+
+
+@router.post("/patterns", summary="Local, strided or global attention on the encoder: mask, attention, translation.",
+             response_model=PatternsResponse, response_model_exclude_unset=True)
 def run_pattern(req: PatternRequest, registry: RegistryDep, settings: SettingsDep) -> dict:
     """Local, strided or global attention on the encoder: mask, attention, translation.
 
     Returns the pattern's mask (true = removed), and for full attention and for the pattern the
     encoder's self-attention of every layer and head ([layers, heads, S, S]) and the translation.
     """
-    adapter = registry.get(req.model)
-    if not hasattr(adapter, "source_tokens"):
-        raise ValueError(f"{req.model} ({adapter.info.kind}): efficient-attention patterns run on the "
-                         "textbook encoder-decoder")
-    text = checked_text(req.text, adapter, settings)
+    def offered(adapter: Adapter) -> None:
+        if not adapter.info.offers("patterns"):
+            raise ValueError(f"{req.model} ({adapter.info.kind}): efficient-attention patterns run on the "
+                             "textbook encoder-decoder")
+
+    r = resolve(req, registry, settings, check=offered)
+    adapter, text = r.adapter, r.text
     size = adapter.count_tokens(text)
     mask = patterns.pattern_mask(req.pattern, size, req.window, req.stride, tuple(req.tokens))
     full = patterns.run(adapter, text, None)

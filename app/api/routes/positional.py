@@ -2,8 +2,10 @@ from typing import Literal
 
 import numpy as np
 from fastapi import APIRouter, Query
+from pydantic import Field
 
 from attnscope_server.api.deps import RegistryDep
+from attnscope_server.api.schemas import Answer
 from attnscope.encode import encode
 from attnscope.inspection import positional
 from attnscope.inspection.embeddings import position_table, rope_base
@@ -17,6 +19,30 @@ MAX_D = 512
 MAX_K = 512
 
 Kind = Literal["sinusoidal", "integer", "binary", "rotary", "learned"]
+Matrix = str | list[list[float]]
+
+
+class Rotation(Answer):
+    """The sinusoidal rotation demo: PE(pos + k) = PE(pos) @ M_k."""
+
+    k: int
+    matrix: Matrix = Field(description="(d, d) M_k")
+    shifted: Matrix = Field(description="(positions, d) PE(pos + k) from the formula")
+    rotated: Matrix = Field(description="(positions, d) PE(pos) @ M_k")
+    check: float = Field(description="the largest difference between the two")
+
+
+class PositionalResponse(Answer):
+    kind: Kind
+    positions: int
+    d: int
+    n: float | None = Field(description="the frequency base (sinusoidal, rotary)")
+    model: str | None = Field(description="the model the table (learned) or base and head size (rotary) come from")
+    note: str | None
+    format: Literal["json", "f16"]
+    values: Matrix = Field(description="(positions, d) the table")
+    similarity: Matrix = Field(description="(positions, positions) dot products of the rows")
+    rotation: Rotation | None = Field(default=None, description="with kind=sinusoidal and k")
 
 
 def _bounded(value: int, name: str, lo: int, hi: int) -> int:
@@ -25,7 +51,8 @@ def _bounded(value: int, name: str, lo: int, hi: int) -> int:
     return value
 
 
-@router.get("/positional", summary="A positional encoding table and its position-by-position dot products.")
+@router.get("/positional", summary="A positional encoding table and its position-by-position dot products.",
+            response_model=PositionalResponse, response_model_exclude_unset=True)
 def positional_encoding(
     registry: RegistryDep,
     kind: Kind = Query("sinusoidal", description="sinusoidal | integer | binary | rotary | learned"),

@@ -2,46 +2,56 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Response
+from pydantic import Field
 
-from attnscope_server.api.deps import RegistryDep, SettingsDep, checked_text
+from attnscope_server.api.deps import RegistryDep, SettingsDep, resolve
 from attnscope.encode import encode
-from attnscope_server.api.routes.heads import block_and_target
-from attnscope_server.api.schemas import Block
+from attnscope_server.api.routes.attention import json_response
+from attnscope_server.api.schemas import Answer, Block, BlockRequest
 from attnscope.inspection.stats import rollout
 
 router = APIRouter(prefix="/api", tags=["analysis"])
 
 
-class RolloutRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    model: str = Field(description="a model id from /api/models", max_length=64)
-    text: str = Field(description="the input sentence (the source, for encoder-decoders)")
-    layer: int | None = Field(default=None, description="roll out from the first layer up to this one; default: the last")
+class RolloutRequest(BlockRequest):
     block: Block | None = Field(default=None, description="encoder | decoder (self-attention only); default: the model's first")
     target: str | None = Field(default=None, description="the decoder input text (encoder-decoders, decoder block)")
+    layer: int | None = Field(default=None, description="roll out from the first layer up to this one; default: the last")
 
 
-@router.post("/rollout", summary="Attention rollout up to a layer, and that layer's mean over heads (self-attention).")
-def rollout_route(req: RolloutRequest, registry: RegistryDep, settings: SettingsDep) -> dict:
-    """Attention rollout up to a layer, and that layer's mean over heads (self-attention)."""
-    adapter = registry.get(req.model)
-    text = checked_text(req.text, adapter, settings)
-    block, target = block_and_target(req, adapter, settings)
-    if block == "cross":
+class RolloutResponse(Answer):
+    """Rollout up to ``layer`` and that layer's mean over heads, both (T, T), rows summing to 1."""
+
+    model: str
+    block: Block
+    layer: int
+    tokens: list[str]
+    special: list[bool]
+    rollout: list[list[float]] = Field(description="row i: how much of token i after the layer comes from each input token")
+    mean: list[list[float]] = Field(description="the layer's attention, mean over heads")
+
+
+@router.post("/rollout", summary="Attention rollout up to a layer, and that layer's mean over heads (self-attention).",
+             response_class=Response, response_model=None, responses={200: {"model": RolloutResponse}})
+def rollout_route(req: RolloutRequest, registry: RegistryDep, settings: SettingsDep) -> Response:
+    """Attention rollout up to a layer, and that layer's mean over heads (self-attention).
+
+    The answer is serialised once, as bytes (two T x T matrices: large for long texts).
+    """
+    r = resolve(req, registry, settings)
+    if r.block == "cross":
         raise ValueError("rollout needs self-attention: cross-attention maps decoder tokens to encoder "
                          "tokens, so its layers cannot be multiplied; choose the encoder or decoder block")
-    trace = registry.trace(req.model, text, target, full=False)  # rollout reads the weights only
-    r = rollout(trace, block, req.layer)
-    toks, _ = trace.query_key_tokens(block)
-    return {
+    trace = registry.trace(req.model, r.text, r.target, full=False)  # rollout reads the weights only
+    ro = rollout(trace, r.block, req.layer)
+    toks, _ = trace.query_key_tokens(r.block)
+    return json_response({
         "model": req.model,
-        "block": block,
-        "layer": r.layer,
+        "block": r.block,
+        "layer": ro.layer,
         "tokens": toks.text,
         "special": toks.special,
-        "rollout": encode(r.rollout, "json"),
-        "mean": encode(r.mean, "json"),
-    }
+        "rollout": encode(ro.rollout, "json"),
+        "mean": encode(ro.mean, "json"),
+    })

@@ -1,13 +1,45 @@
 """Scale: weight counts and attention-matrix sizes from d_model, heads, layers, vocabulary and N."""
 
 from fastapi import APIRouter, Query
+from pydantic import Field
 
+from attnscope_server.api.schemas import Answer
 from attnscope.inspection import scale
 
 router = APIRouter(prefix="/api", tags=["scale"])
 
 
-@router.get("/scale", summary="Weight counts and attention sizes of a transformer shape (GPT-3 by default).")
+class WeightRow(Answer):
+    name: str
+    formula: str
+    factors: list[int]
+    count: int = Field(description="the product of the factors")
+    matrices: int = Field(description="how many separate matrices the lecture counts")
+
+
+class AttentionSizes(Answer):
+    per_head: int = Field(description="N²")
+    per_layer: int = Field(description="N² x heads")
+    all_layers: int
+
+
+class ScaleResponse(Answer):
+    d_model: int
+    heads: int
+    layers: int
+    vocab: int
+    tokens: int
+    d_head: int
+    d_ff: int
+    weights: list[WeightRow]
+    total: int
+    matrices: int
+    attention: AttentionSizes
+    growth: list[list[int]] = Field(description="[N, N² x heads] from 0 to tokens")
+
+
+@router.get("/scale", summary="Weight counts and attention sizes of a transformer shape (GPT-3 by default).",
+            response_model=ScaleResponse, response_model_exclude_unset=True)
 def scale_calc(
     d_model: int = Query(12288, description="embedding width"),
     heads: int = Query(96, description="attention heads per layer"),

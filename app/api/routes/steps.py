@@ -4,28 +4,65 @@ from __future__ import annotations
 
 import numpy as np
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from attnscope_server.api.deps import RegistryDep, SettingsDep, checked_text
-from attnscope_server.api.schemas import Block
+from attnscope_server.api.deps import RegistryDep, SettingsDep, resolve
+from attnscope_server.api.schemas import Answer, Block, BlockRequest
 from attnscope.inspection.adapters.base import Adapter
 from attnscope.inspection.trace import AttentionBlock
 
 router = APIRouter(prefix="/api", tags=["steps"])
 
 
-class StepsRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    model: str = Field(description="a model id from /api/models", max_length=64)
-    text: str = Field(description="the input sentence (the source, for encoder-decoders)")
+class StepsRequest(BlockRequest):
     layer: int = Field(description="the layer, from 0")
     head: int = Field(description="the head, from 0")
     query: int = Field(description="the query token's index, from 0")
-    block: Block | None = Field(default=None, description="encoder | decoder | cross; default: the model's first")
-    target: str | None = Field(
-        default=None, description="the decoder input text (encoder-decoders); omitted = the model's own translation"
-    )
+
+
+Vector = list[float]
+Matrix = list[list[float]]
+
+
+class StepsResponse(Answer):
+    """Every number of one head for one query token (floats to 7 significant digits)."""
+
+    model: str
+    text: str
+    target: str | None
+    block: Block
+    kind: str = Field(description="self | causal | cross")
+    layer: int
+    head: int
+    heads: int
+    kv_head: int = Field(description="the KV head this query head reads (grouped-query attention)")
+    query: int
+    tokens: list[str]
+    query_tokens: list[str]
+    key_tokens: list[str]
+    query_special: list[bool]
+    key_special: list[bool]
+    d_model: int
+    d_head: int
+    scale: float = Field(description="scores are divided by it")
+    bias: Vector | None = Field(description="T5: the position bias added to the scaled scores")
+    x: Matrix = Field(description="(queries, d_model) the attention input")
+    w_q: Matrix = Field(description="(d_model, d_head)")
+    w_k: Matrix
+    w_v: Matrix
+    b_q: Vector | None
+    b_k: Vector | None
+    b_v: Vector | None
+    q: Vector
+    k: Matrix = Field(description="(keys, d_head)")
+    v: Matrix
+    scores: Vector = Field(description="q · k_j")
+    scaled: list[float | None] = Field(description="scores / scale (+ bias); null where masked")
+    masked: list[bool]
+    weights: Vector
+    z: Vector = Field(description="this head's output")
+    concat: Vector = Field(description="every head's z for this query, concatenated")
+    out: Vector = Field(description="W_O's output")
 
 
 def sig(a, digits: int = 7) -> list:
@@ -48,28 +85,22 @@ def in_range(what: str, value: int, count: int, where: str) -> None:
         raise ValueError(f"{what} {value} is out of range: {where} (0 to {count - 1})")
 
 
-def resolve_block(adapter: Adapter, block: str | None) -> str:
-    block = block or adapter.default_block
-    if block not in adapter.info.blocks:
-        raise ValueError(f"{adapter.info.id} has no {block!r} attention; it has: {', '.join(adapter.info.blocks)}")
-    return block
+def needs_steps(adapter: Adapter, model: str) -> None:
+    """A 422 for a model whose scores are not q·k/scale (e.g. Qwen3's q/k norms, Gemma 2's soft-capping)."""
+    if adapter.info.capabilities.get("steps") is False:
+        raise ValueError(f"Q/K/V step by step is not available for {model}: "
+                         f"{adapter.info.reasons.get('steps', 'its attention scores are not q·k/scale')}")
 
 
-@router.post("/steps", summary="Every intermediate of one head for one query token: x, q, k, v, scores to out.")
+@router.post("/steps", summary="Every intermediate of one head for one query token: x, q, k, v, scores to out.",
+             response_model=StepsResponse, response_model_exclude_unset=True)
 def steps(req: StepsRequest, registry: RegistryDep, settings: SettingsDep) -> dict:
     """Every intermediate of one head for one query token: x, q, k, v, scores to out."""
-    adapter = registry.get(req.model)
-    if adapter.info.capabilities.get("steps") is False:  # e.g. Qwen3's q/k norms, Gemma 2's soft-capping
-        raise ValueError(f"Q/K/V step by step is not available for {req.model}: "
-                         f"{adapter.info.reasons.get('steps', 'its attention scores are not q·k/scale')}")
-    text = checked_text(req.text, adapter, settings)
-    block_name = resolve_block(adapter, req.block)
+    r = resolve(req, registry, settings, check=lambda a: needs_steps(a, req.model))
+    adapter, text, block_name = r.adapter, r.text, r.block
     heads = adapter.info.heads
     in_range("head", req.head, heads, f"{req.model} has {heads} heads")
-    target = None
-    if req.target is not None and block_name != "encoder":
-        target = checked_text(req.target, adapter, settings, what="target")
-    trace = registry.trace(req.model, text, target)
+    trace = registry.trace(req.model, text, r.target)
     blk: AttentionBlock = trace.block(block_name, req.layer)  # validates the layer
     q_toks, k_toks = trace.query_key_tokens(block_name)
     side = "sentence" if block_name == "encoder" else "target"

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from attnscope_server.api.deps import RegistryDep, SettingsDep, checked_text
+from attnscope_server.api.schemas import Answer, Strict
 from attnscope.inspection.adapters.hf import tokenize
 
 router = APIRouter(prefix="/api", tags=["embeddings"])
@@ -21,12 +22,33 @@ WHY = {
 }
 
 
-class TokenizeRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class TokenizeRequest(Strict):
     text: str = Field(description="the text to tokenise")
     models: list[str] | None = Field(default=None, max_length=8,
                                      description="model ids; default: every loaded model with a subword tokenizer")
+
+
+class Word(Answer):
+    word: str
+    pieces: list[str] = Field(description="the pieces inside the word (more than one: the word was split)")
+
+
+class Tokenization(Answer):
+    model: str
+    name: str
+    algorithm: str = Field(description="WordPiece, BPE, Unigram...")
+    pieces: list[str] = Field(description="as the tokenizer writes them (##ing, Ġthe)")
+    tokens: list[str] = Field(description="display text")
+    ids: list[int]
+    special: list[bool]
+    words: list[Word]
+    split_words: int = Field(description="words in more than one piece")
+    why: str = Field(description="one line on why words split")
+
+
+class TokenizeResponse(Answer):
+    text: str
+    tokenizers: list[Tokenization]
 
 
 def _words(text: str, offsets: list, pieces: list[str]) -> list[dict]:
@@ -38,7 +60,8 @@ def _words(text: str, offsets: list, pieces: list[str]) -> list[dict]:
     return out
 
 
-@router.post("/tokenize", summary="The same text through each model's tokenizer: pieces and ids side by side.")
+@router.post("/tokenize", summary="The same text through each model's tokenizer: pieces and ids side by side.",
+             response_model=TokenizeResponse, response_model_exclude_unset=True)
 def tokenize_route(req: TokenizeRequest, registry: RegistryDep, settings: SettingsDep) -> dict:
     """The same text through each model's tokenizer: pieces and ids side by side.
 
@@ -52,8 +75,8 @@ def tokenize_route(req: TokenizeRequest, registry: RegistryDep, settings: Settin
     out = []
     for mid in ids:
         adapter = registry.get(mid)
-        tok = getattr(adapter, "tokenizer", None)
-        backend = getattr(tok, "backend_tokenizer", None)
+        tok = adapter.tokenizer  # None for a model with its own word vocabulary (textbook)
+        backend = getattr(tok, "backend_tokenizer", None) if tok is not None else None  # a fast (subword) one
         if backend is None:
             if req.models is not None:
                 raise ValueError(f"{mid} has no subword tokenizer (it splits on words); choose minilm or smollm2")

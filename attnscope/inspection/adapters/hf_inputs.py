@@ -1,7 +1,8 @@
 """Tokens in, tokens out, for the generic adapter: tokenising (remembered per text), decoder inputs, seq2seq.
 
 :class:`HFInputs` is mixed into :class:`~attnscope.inspection.adapters.generic.HFAdapter`; it needs
-``self.model``, ``self.tokenizer``, ``self.info``, ``self.device`` and ``self.lock``.
+``self.model``, ``self.tokenizer``, ``self.info``, ``self.device`` and ``self.lock``. It implements
+the :class:`~attnscope.inspection.adapters.base.Adapter` methods about inputs, positions and seq2seq.
 """
 
 from __future__ import annotations
@@ -84,6 +85,31 @@ class HFInputs:
             raise ValueError(f"target is {len(all_toks)} tokens long; {self.info.id} takes at most "
                              f"{self.info.max_tokens}")
         return torch.tensor([all_toks.ids], device=self.device), all_toks
+
+    # --- position facts ---------------------------------------------------------------
+
+    #: where transformers keeps a learned absolute position table (BertModel, GPT2LMHeadModel, GPT2Model)
+    _POSITION_TABLES = (("embeddings", "position_embeddings", "weight"), ("transformer", "wpe", "weight"),
+                        ("wpe", "weight"))
+
+    def position_table(self) -> np.ndarray | None:
+        """The learned absolute position-embedding table, (positions, d_model) float32; None without one."""
+        for path in self._POSITION_TABLES:
+            obj = self.model
+            for name in path:
+                obj = getattr(obj, name, None)
+            if obj is not None:
+                return obj.detach().cpu().float().numpy()
+        return None
+
+    def rope_base(self) -> float | None:
+        """``rope_theta`` from the model's config (``rope_parameters`` in transformers >= 5); None without."""
+        cfg = self.model.config
+        params = getattr(cfg, "rope_parameters", None)
+        if isinstance(params, dict) and params.get("rope_theta") is not None:
+            return float(params["rope_theta"])
+        theta = getattr(cfg, "rope_theta", None)
+        return float(theta) if theta is not None else None
 
     # --- encoder-decoder generation -------------------------------------------------
 

@@ -20,7 +20,7 @@ The Trace it fills:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +38,7 @@ from attnscope.builtin.tokenizer import (
     load_vocabs,
     split,
 )
-from attnscope.inspection.adapters.base import Adapter, ModelInfo
+from attnscope.inspection.adapters.base import Adapter, ModelInfo, default_capabilities
 from attnscope.inspection.trace import AttentionBlock, HeadWeights, Tokens, Trace
 from attnscope.resources import models_dir
 
@@ -112,6 +112,11 @@ class TextbookAdapter(Adapter):
             positional="sinusoidal",
             blocks=("encoder", "decoder", "cross"),
         )
+        # every view of an encoder-decoder, and what only this model does: beam translation step by
+        # step, efficient-attention patterns on its encoder, and the lectures' worked numbers
+        self.info = replace(self.info, capabilities={
+            **default_capabilities(self.info), "block_steps": True, "translate": True, "patterns": True,
+            "slides": True})
 
     # --- tokens -------------------------------------------------------------------
 
@@ -121,6 +126,10 @@ class TextbookAdapter(Adapter):
     def count_tokens(self, text: str) -> int:
         """Number of source tokens (the encoder adds no special token)."""
         return len(split(text))
+
+    def vocab_size(self) -> int:
+        """The source (French) vocabulary's size."""
+        return len(self.src_vocab)
 
     def source_tokens(self, text: str) -> Tokens:
         """The encoder's tokens; ValueError for empty or too long text."""
@@ -254,6 +263,10 @@ class TextbookAdapter(Adapter):
             w_o=attn.w_o.weight.detach().T.numpy().astype(np.float32).copy(),
             b_o=attn.w_o.bias.detach().numpy().astype(np.float32).copy(),
         )
+
+    def output_projection(self, block: str, layer: int) -> torch.nn.Module:
+        """``w_o`` of one attention block (its input is ``concat(z)``)."""
+        return self._attention(block, layer).w_o
 
     def _attention(self, block: str, layer: int) -> torch.nn.Module:
         if block not in _KINDS:
