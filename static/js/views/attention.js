@@ -294,8 +294,10 @@ export class AttentionView {
     // rows of ordinary query tokens (not [CLS] / [SEP], which sink onto themselves by construction)
     const ordinary = z.filter((_, i) => !res.query_special[i] || z.length === 1);
     sinkNote($("attn-sink-note"), hidden ? [] : (ordinary.length ? ordinary : z), k);
-    // the lecture's illustrative "je suis étudiant" row beside the model's own (textbook, cross-attention)
-    const jeSuis = res.model === "textbook" && res.block === "cross" && res.text.trim().toLowerCase() === "je suis étudiant";
+    // the lecture's illustrative "je suis étudiant" row beside the model's own (cross-attention of the model
+    // the lectures' numbers are about: /api/models capability "slides", the textbook model)
+    const lecture = this.models.find((m) => m.id === res.model)?.capabilities?.slides === true;
+    const jeSuis = lecture && res.block === "cross" && res.text.trim().toLowerCase() === "je suis étudiant";
     if (jeSuis !== this.slidesShown) { this.slidesShown = jeSuis; showSlides($("attn-slides"), jeSuis ? "je_suis_etudiant" : null); }
     $("heatmap").setAttribute("aria-label",
       `Attention heatmap of ${mean ? "the mean of the heads" : `head ${h + 1}`}, layer ${res.layer + 1}: ${Tq} query tokens by ${Tk} key tokens`);

@@ -30,9 +30,10 @@ export async function mount(ctx) {
   return { show: (s) => view.show(s) };
 }
 
-/** Models that generate: decoders and encoder-decoders (a model still loading has no kind yet: judge by family). */
+/** Models that generate: decoders and encoder-decoders (/api/models gives a model still loading the kind of its
+ * configured family when it has one; one of unknown kind is listed until it loads). */
 function generative(list) {
-  return list.filter((m) => (m.kind ? m.kind !== "encoder" : m.family !== "bert"));
+  return list.filter((m) => m.kind !== "encoder");
 }
 
 class GenerateView {

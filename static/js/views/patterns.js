@@ -12,7 +12,8 @@ export async function mount(ctx) {
 }
 
 class PatternsView {
-  constructor({ state, api }) {
+  constructor({ models, state, api }) {
+    this.models = models; // app.js keeps this list current as models load
     this.state = state;
     this.api = api;
     this.res = null;
@@ -68,7 +69,10 @@ class PatternsView {
 
   body() {
     const tokens = $("pat-tokens").value.split(",").map((t) => t.trim()).filter(Boolean).map(Number);
-    return { model: "textbook", text: $("pat-text").value, pattern: $("pat-kind").value,
+    // the model that offers efficient-attention patterns (/api/models capability "patterns"); while none is
+    // loaded yet the request names none and the server's default (the textbook model) answers
+    const m = this.models.find((x) => x.capabilities?.patterns === true);
+    return { ...(m ? { model: m.id } : {}), text: $("pat-text").value, pattern: $("pat-kind").value,
       window: Number($("pat-window").value), stride: Number($("pat-stride").value), tokens };
   }
 
@@ -110,7 +114,7 @@ class PatternsView {
   exportInfo(which) {
     const l = Number($("pat-layer").value), h = Number($("pat-head").value);
     const z = this.res[which].weights[l][h];
-    return { name: `attnscope_textbook_${which === "full" ? "full" : this.res.pattern}_L${l + 1}_H${h + 1}`,
+    return { name: `attnscope_${this.res.model}_${which === "full" ? "full" : this.res.pattern}_L${l + 1}_H${h + 1}`,
       csv: matrixCsv(this.res.tokens, this.res.tokens, z),
       json: { pattern: this.res.pattern, layer: l, head: h, tokens: this.res.tokens, mask: this.res.mask, weights: z,
         translation: this.res[which].translation } };
