@@ -201,3 +201,24 @@ def test_translate_generalises_to_hugging_face_encoder_decoders(client):
     assert body["cross_attention"] == seq["cross_attention"] and body["strategy"] == "greedy"
     beam = client.post("/api/translate", json={"model": "tiny-marian", "text": SENTENCE, "strategy": "beam"})
     assert beam.status_code == 422 and "greedy" in beam.json()["detail"]
+
+
+def test_qk_norm_families_get_steps_with_their_norm(client):
+    """Qwen3 and Gemma 3: Step by step is offered, and the answer carries the per-head q/k norm."""
+    for mid, offset in (("tiny-qwen3", 0.0), ("tiny-gemma3_text", 1.0)):
+        r = client.post("/api/steps", json={"model": mid, "text": SENTENCE, "layer": 1, "head": 0, "query": 3})
+        assert r.status_code == 200, r.text
+        norm = r.json()["qk_norm"]
+        assert len(norm["q_gamma"]) == len(norm["k_gamma"]) == r.json()["d_head"] and norm["offset"] == offset
+    assert client.post("/api/steps", json={"model": "tiny-llama", "text": SENTENCE, "layer": 0, "head": 0,
+                                           "query": 1}).json()["qk_norm"] is None
+
+
+def test_the_kv_cache_counts_gemma3s_sliding_layer_by_its_window(client):
+    body = client.get("/api/kv-cache", params={"model": "tiny-gemma3_text", "tokens": 100}).json()
+    assert body["windows"] == [4, None] and body["sliding_layers"] == 1
+    gqa = next(v for v in body["variants"] if v["name"] == "grouped-query")
+    assert gqa["bytes_total"] == gqa["bytes_per_token"] * (4 + 100) // 2
+    llama = client.get("/api/kv-cache", params={"model": "tiny-llama", "tokens": 100}).json()
+    assert llama["windows"] is None and llama["sliding_layers"] == 0
+    assert llama["variants"][0]["bytes_total"] == llama["variants"][0]["bytes_per_token"] * 100

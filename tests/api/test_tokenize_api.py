@@ -43,3 +43,13 @@ def test_causal_apple_is_the_same_vector_whatever_follows(client):
     causal = cos("smollm2")
     np.testing.assert_allclose(causal, 1.0, atol=1e-4)
     assert cos("minilm")[-1] < 0.99  # an encoder sees the words after it
+
+
+def test_the_note_explains_the_marker_each_tokenizer_writes():
+    """'▁' is SentencePiece's space, 'Ġ' byte-level BPE's, '##' WordPiece's continuation: said where they occur."""
+    from attnscope_server.api.routes.tokenize import marker_note
+
+    assert "SentencePiece" in marker_note(["▁The", "▁cat", "s"]) and "Ġ" not in marker_note(["▁The"])
+    assert "byte-level BPE" in marker_note(["The", "Ġcat"]) and "▁" not in marker_note(["The", "Ġcat"])
+    assert "continues the word" in marker_note(["play", "##ing"])
+    assert marker_note(["plain", "words"]) == ""

@@ -35,6 +35,10 @@ class KvCacheResponse(Answer):
     tokens: int
     variants: list[CacheVariant]
     note: str | None = Field(description="encoders and encoder-decoders: what the sizes mean for them")
+    sliding_layers: int = Field(description="layers with a sliding window: each caches at most its window")
+    windows: list[int | None] | None = Field(description="each layer's sliding window (null: every token), when "
+                                                         "the model has sliding layers; bytes_total counts "
+                                                         "min(tokens, window) tokens there")
 
 
 @router.get("/kv-cache", summary="KV-cache bytes per token and for N tokens: multi-head vs grouped-query vs multi-query.",
@@ -52,10 +56,17 @@ def kv_cache_sizes(
     layers and d_head; ``variants`` lists the same model with kv_heads = heads (multi-head), its own
     kv_heads (grouped-query, when it has them) and kv_heads = 1 (multi-query). ``kind`` says which the
     model is. For the textbook encoder-decoder ``layers`` is its decoder's (the cached self-attention).
+    Sliding-window layers (Mistral, Gemma 2 and 3's local layers) cache at most their window:
+    ``bytes_total`` counts min(tokens, window) tokens there.
     """
-    info = registry.get(model).info
+    adapter = registry.get(model)
+    info = adapter.info
     layers = info.layers
-    v = kv_cache.variants(layers, info.heads, info.kv_heads, info.d_head, tokens, dtype)
+    config = getattr(adapter.model, "config", None)  # Adapter.model: None for the textbook model
+    windows = kv_cache.layer_windows(config) if config is not None else None
+    if windows is not None and (len(windows) != layers or not any(windows)):
+        windows = None
+    v = kv_cache.variants(layers, info.heads, info.kv_heads, info.d_head, tokens, dtype, windows=windows)
     note = None
     if info.kind == "encoder":
         note = (f"{model} is an encoder: it reads the whole text at once and generates nothing, so it keeps no "
@@ -66,4 +77,6 @@ def kv_cache_sizes(
     return {"model": model, "kind": kv_cache.model_kind(info.heads, info.kv_heads), "model_kind": info.kind,
             "layers": layers, "heads": info.heads, "kv_heads": info.kv_heads, "d_head": info.d_head,
             "dtype": dtype, "bytes_per_value": kv_cache.DTYPE_BYTES[dtype], "tokens": tokens,
-            "variants": [x.to_dict() for x in v], "note": note}
+            "variants": [x.to_dict() for x in v], "note": note,
+            "sliding_layers": sum(w is not None for w in windows) if windows else 0,
+            "windows": windows}

@@ -74,8 +74,9 @@ def rope_demo(req: RopeRequest, registry: RegistryDep, settings: SettingsDep) ->
     in_range("query", req.query, T, f"the text has {T} tokens")
     in_range("key", req.key, T, f"the text has {T} tokens")
     hw = adapter.head_weights("decoder", req.layer, req.head)
-    q_raw = blk.x[req.query] @ hw.w_q + (hw.b_q if hw.b_q is not None else 0)  # (d_head,) before RoPE
-    k_raw = blk.x[req.key] @ hw.w_k + (hw.b_k if hw.b_k is not None else 0)
+    # (d_head,) before RoPE: x·W + b, then the per-head q/k norm where the model has one (Qwen3, Gemma 3)
+    q_raw = hw.normed(blk.x[req.query] @ hw.w_q + (hw.b_q if hw.b_q is not None else 0), "q")
+    k_raw = hw.normed(blk.x[req.key] @ hw.w_k + (hw.b_k if hw.b_k is not None else 0), "k")
     P = req.positions
     q_rot = adapter.rotate(np.tile(q_raw, (P, 1)), layer=req.layer)  # (P, d_head): q at positions 0..P-1
     k_rot = adapter.rotate(np.tile(k_raw, (P, 1)), layer=req.layer)

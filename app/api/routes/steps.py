@@ -24,6 +24,15 @@ Vector = list[float]
 Matrix = list[list[float]]
 
 
+class QKNorm(Answer):
+    """A per-head RMS norm of q and k, applied after the projection and before RoPE."""
+
+    q_gamma: Vector = Field(description="(d_head,) γ of q's norm")
+    k_gamma: Vector = Field(description="(d_head,) γ of k's norm")
+    eps: float
+    offset: float = Field(description="Gemma scales by 1 + γ (offset 1); Qwen3 by γ (offset 0)")
+
+
 class StepsResponse(Answer):
     """Every number of one head for one query token (floats to 7 significant digits)."""
 
@@ -53,6 +62,8 @@ class StepsResponse(Answer):
     b_q: Vector | None
     b_k: Vector | None
     b_v: Vector | None
+    qk_norm: QKNorm | None = Field(description="Qwen3, Gemma 3: the per-head RMSNorm of q and k before RoPE "
+                                               "(q = RoPE(RMSNorm(x·W_q) · (offset + γ_q)))")
     q: Vector
     k: Matrix = Field(description="(keys, d_head)")
     v: Matrix
@@ -144,6 +155,8 @@ def steps(req: StepsRequest, registry: RegistryDep, settings: SettingsDep) -> di
         "b_q": opt(hw.b_q),
         "b_k": opt(hw.b_k),
         "b_v": opt(hw.b_v),
+        "qk_norm": None if hw.q_norm is None else {
+            "q_gamma": sig(hw.q_norm), "k_gamma": sig(hw.k_norm), "eps": hw.norm_eps, "offset": hw.norm_offset},
         "q": sig(q),
         "k": sig(k),
         "v": sig(v),

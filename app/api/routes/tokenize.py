@@ -15,11 +15,24 @@ router = APIRouter(prefix="/api", tags=["embeddings"])
 
 WHY = {
     "WordPiece": "WordPiece keeps whole words that are in its vocabulary and splits the others into the longest known "
-                 "pieces; '##' marks a piece that continues the word before it.",
+                 "pieces.",
     "BPE": "Byte-pair encoding builds its vocabulary by merging the most frequent pairs of symbols; a rare word stays "
-           "in several pieces. 'Ġ' marks a piece that starts with a space.",
-    "Unigram": "Unigram keeps the split with the highest probability under its piece model; '▁' marks a space.",
+           "in several pieces.",
+    "Unigram": "Unigram keeps the split with the highest probability under its piece model.",
 }
+#: the markers tokenizers write into their pieces, and what each means
+MARKERS = {
+    "##": "'##' marks a piece that continues the word before it (WordPiece).",
+    "Ġ": "'Ġ' marks a piece that starts with a space (byte-level BPE: every byte is a symbol, a space is shown as Ġ).",
+    "▁": "'▁' marks a piece that starts with a space (SentencePiece, as in LLaMA, T5 and Gemma).",
+}
+
+
+def marker_note(pieces: list[str]) -> str:
+    """What the markers that actually occur in ``pieces`` mean (the tokenizer's own convention)."""
+    found = [note for mark, note in MARKERS.items()
+             if any(p.startswith(mark) and len(p) > len(mark) or p == mark for p in pieces)]
+    return " ".join(found)
 
 
 class TokenizeRequest(Strict):
@@ -88,7 +101,8 @@ def tokenize_route(req: TokenizeRequest, registry: RegistryDep, settings: Settin
         words = _words(text, toks.offsets, pieces)
         out.append({"model": mid, "name": adapter.info.name, "algorithm": algo, "pieces": pieces, "tokens": toks.text,
                     "ids": toks.ids, "special": toks.special, "words": words,
-                    "split_words": sum(len(w["pieces"]) > 1 for w in words), "why": WHY.get(algo, "")})
+                    "split_words": sum(len(w["pieces"]) > 1 for w in words),
+                    "why": " ".join(x for x in (WHY.get(algo, ""), marker_note(pieces)) if x)})
     if not out:
         raise ValueError("no loaded model has a subword tokenizer yet; try again when minilm or smollm2 has loaded")
     return {"text": req.text, "tokenizers": out}
