@@ -16,7 +16,9 @@ TEXT = "Alice is wearing a jacket and she is freezing"
 
 
 def test_trace_function_equals_the_api(client, registry, monkeypatch):
-    monkeypatch.setattr(inspect_api, "_registry", registry)
+    import attnscope.inspection.registry as reg
+
+    monkeypatch.setattr(reg, "_shared", registry)  # the process's one registry: the server's and the library's
     t = inspect_api.trace("minilm", TEXT)
     body = client.post("/api/attention", json={"model": "minilm", "text": TEXT, "layer": 4}).json()
     assert t.tokens.text == body["tokens"]

@@ -131,9 +131,9 @@ def test_steps_ablate_and_generate_where_offered(client):
     r = client.post("/api/steps", json={"model": "tiny-deberta-v2", "text": SENTENCE, "layer": 0, "head": 0,
                                         "query": 0})
     assert r.status_code == 422 and "not q·k" in r.json()["detail"]
-    # Qwen3 reads Q/K/V (ablation works) but x·W_q is not its q: the steps are refused, with the reason
+    # Qwen3 normalises q and k per head before RoPE: a step of its own, so its steps are offered
     r = client.post("/api/steps", json={"model": "tiny-qwen3", "text": SENTENCE, "layer": 0, "head": 0, "query": 0})
-    assert r.status_code == 422 and "normalises" in r.json()["detail"]
+    assert r.status_code == 200 and r.json()["qk_norm"] is not None
     r = client.post("/api/ablate", json={"model": "tiny-gpt_neox", "text": SENTENCE, "heads": [[0, 1]]})
     assert r.status_code == 200, r.text
     assert r.json()["kl"] > 0

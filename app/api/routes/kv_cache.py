@@ -62,9 +62,8 @@ def kv_cache_sizes(
     adapter = registry.get(model)
     info = adapter.info
     layers = info.layers
-    config = getattr(adapter.model, "config", None)  # Adapter.model: None for the textbook model
-    windows = kv_cache.layer_windows(config) if config is not None else None
-    if windows is not None and (len(windows) != layers or not any(windows)):
+    windows = adapter.layer_windows()
+    if windows is not None and len(windows) != layers:  # the textbook model: its decoder's layers
         windows = None
     v = kv_cache.variants(layers, info.heads, info.kv_heads, info.d_head, tokens, dtype, windows=windows)
     note = None

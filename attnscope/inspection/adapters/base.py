@@ -187,6 +187,10 @@ class Adapter(ABC):
         """The learned absolute position-embedding table, (positions, d_model) float32; None without one."""
         return None
 
+    def layer_windows(self) -> list[int | None] | None:
+        """Each layer's sliding window (None: the layer keeps every token); None when no layer slides."""
+        return None
+
     def rope_base(self) -> float | None:
         """The rotary base ``n`` (``rope_theta``); None for a model that does not rotate q and k."""
         return None

@@ -102,6 +102,13 @@ class HFInputs:
                 return obj.detach().cpu().float().numpy()
         return None
 
+    def layer_windows(self) -> list[int | None] | None:
+        """Each layer's sliding window from the config (Mistral, Gemma 2 and 3's local layers), else None."""
+        from attnscope.inspection.kv_cache import layer_windows
+
+        windows = layer_windows(self.model.config)
+        return windows if any(w is not None for w in windows) else None
+
     def rope_base(self) -> float | None:
         """``rope_theta`` from the model's config (``rope_parameters`` in transformers >= 5); None without."""
         cfg = self.model.config
