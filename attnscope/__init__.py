@@ -37,25 +37,38 @@ def _display(view: View):
     return None
 
 
-def show(model, tokenizer, text: str, view: str = "attention", layer: int = 0, head: int = 0,
-         block: str | None = None, target: str | None = None):
+def show(model, tokenizer, text: str, view: str = "attention", layer: int = 0, head: int | str = 0,
+         block: str | None = None, target: str | None = None, levels: int | None = None,
+         max_bytes: int | None = None):
     """Run ``text`` through ``model`` and draw a view inline (in Jupyter, VS Code or Colab), offline.
 
     Args:
         model: any loaded transformers model (eager, SDPA...: it is read as it is and left as it was).
         tokenizer: its tokenizer.
         text: the input sentence.
-        view: "attention" (one head, large), "model" (every layer x head), "heads" (every head of one layer)
-            or "steps" (scaled scores, then softmax, of one head).
-        layer, head: the head shown first (0-based); the figure's selects and thumbnails change it.
+        view: "attention" (one head, large), "model" (every layer x head), "heads" (every head of one layer),
+            "steps" (scaled scores, then softmax, of one head) or "long" (a long text, thousands of tokens: one
+            chunked pass, a deep-zoom heatmap of precomputed tiles, layer x head thumbnails, passages and
+            attention by distance).
+        layer, head: the head shown first (0-based); the figure's selects and thumbnails change it. For "long",
+            the head whose finer zoom levels are embedded (``head="mean"``: the mean of the heads); the other
+            heads carry their z = 0 overview only.
         block: "encoder", "decoder" or "cross" for models with several attention kinds.
         target: the decoder input, for encoder-decoders.
+        levels: "long" only: how many zoom levels to embed, z = 0 included (default: as many as fit).
+        max_bytes: "long" only: the budget of the embedded tiles, raw bytes before deflate (default ~6 MB);
+            deeper zoom needs the server.
 
     Returns:
-        None in a notebook (the figure is displayed); elsewhere the :class:`View` (``.save_html(path)``).
+        None in a notebook (the figure is displayed); elsewhere the :class:`View` (``.save_html(path)``), or for
+        "long" the ``LongView`` (``.save_html(path)``, ``.trace``: the long trace).
     """
     if view not in VIEWS:
         raise ValueError(f"unknown view {view!r}; expected one of {', '.join(VIEWS)}")
+    if view == "long":
+        from attnscope._long_html import DEFAULT_MAX_BYTES, long_view
+
+        return _display(long_view(model, tokenizer, text, layer, head, levels, max_bytes or DEFAULT_MAX_BYTES))
     return _display(trace(model, tokenizer, text, target).view(view, layer, head, block))
 
 

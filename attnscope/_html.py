@@ -26,7 +26,7 @@ import numpy as np
 
 from attnscope.resources import static_dir
 
-VIEWS = ("attention", "model", "heads", "steps")
+VIEWS = ("attention", "model", "heads", "steps", "long")  # "long": attnscope._long_html.LongView
 _JS_DIRS = (static_dir() / "js",)
 
 
