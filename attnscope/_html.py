@@ -116,6 +116,9 @@ class View:
     def __post_init__(self):
         if self.view not in VIEWS:
             raise ValueError(f"unknown view {self.view!r}; expected one of {', '.join(VIEWS)}")
+        if self.view == "long":  # its own long trace and renderer (attnscope._long_html.LongView)
+            raise ValueError("the long view runs a long trace of its own: use "
+                             "attnscope.show(model, tokenizer, text, view='long')")
         if self.view == "steps" and self.steps is None:
             raise ValueError("the steps view needs Q and K: use attnscope.show(model, tokenizer, text, view='steps')")
         first = next((b for b in self.blocks if b["name"] == self.block), self.blocks[0])

@@ -125,3 +125,21 @@ export function matrix(flat, offset, rows, cols) {
   for (let r = 0; r < rows; r++) m[r] = Array.from(flat.subarray(offset + r * cols, offset + (r + 1) * cols));
   return m;
 }
+
+/** Read an NDJSON body line by line, calling `fn` with each parsed object. */
+export async function readLines(stream, fn) {
+  const reader = stream.getReader(), decoder = new TextDecoder();
+  let buf = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buf += decoder.decode(value, { stream: true });
+    let nl;
+    while ((nl = buf.indexOf("\n")) >= 0) {
+      const line = buf.slice(0, nl).trim();
+      buf = buf.slice(nl + 1);
+      if (line) fn(JSON.parse(line));
+    }
+  }
+  if (buf.trim()) fn(JSON.parse(buf));
+}

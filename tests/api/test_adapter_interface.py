@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 CHECKED = [*sorted((ROOT / "app/api/routes").glob("*.py")), ROOT / "attnscope/inspection/ablate.py",
            ROOT / "attnscope/inspection/embeddings.py", ROOT / "attnscope/inspection/generate.py",
            ROOT / "static/js/views/attention.js", ROOT / "static/js/views/generate.js",
-           ROOT / "static/js/views/patterns.js"]
-ELSEWHERE = {"block_steps.py", "long.py"}
+           ROOT / "static/js/views/patterns.js", *sorted((ROOT / "attnscope/inspection/longctx").glob("*.py"))]
+ELSEWHERE = {"block_steps.py"}
 PROBES = re.compile(r"hasattr\(adapter|getattr\(adapter|family ==|family !==|family !=|== \"textbook\"|"
                     r"=== \"textbook\"|model: \"textbook\"")
 

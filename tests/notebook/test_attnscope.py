@@ -153,3 +153,9 @@ def test_a_view_has_a_short_text_form(user_model):
     text = repr(view)
     assert len(text) < 200 < len(view.html()) // 1000, (len(text), len(view.html()))
     assert text.startswith("<attnscope.View 'model'") and "6 layers x 12 heads" in text, text
+
+
+def test_a_short_trace_refuses_the_long_view_with_directions(user_model):
+    model, tok = user_model
+    with pytest.raises(ValueError, match="view='long'"):
+        attnscope.trace(model, tok, TEXT).view("long")

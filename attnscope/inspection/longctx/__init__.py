@@ -37,7 +37,7 @@ def long_limit(adapter, max_bytes: int, dtype: str = "float16") -> int:
     if info.kind == "encoder-decoder":
         raise ValueError(f"{info.id} is an encoder-decoder: they keep their limit of {info.max_tokens} tokens "
                          "(the long view reads encoders and decoders)")
-    if getattr(adapter, "model", None) is None or not hasattr(adapter, "tokenized"):
+    if adapter.model is None or adapter.tokenizer is None:
         raise ValueError(f"{info.id}: the long view reads Hugging Face models (the textbook model is short)")
     per = bytes_per_token(info.layers, info.heads, info.kv_heads, info.d_head, dtype)
 

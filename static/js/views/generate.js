@@ -1,7 +1,7 @@
 // The generate view: a decoder continues the prompt token by token (streamed from POST /api/generate/stream),
 // and every step shows its candidates and the new token's attention; the whole sequence as one causal heatmap;
 // the heads in their key/value groups; and the next-token candidates for the prompt (POST /api/next-token).
-import { decodeF16, matrix } from "../api.js";
+import { decodeF16, matrix, readLines } from "../api.js";
 import { exportBar, matrixCsv } from "../export.js";
 import * as keys from "../keys.js";
 import { modelSelect, usable } from "../models.js";
@@ -744,24 +744,6 @@ function plotConfig(name) {
 
 // ------------------------------------------------------------------ helpers
 
-/** Read an NDJSON body line by line, calling `fn` with each parsed object. */
-async function readLines(stream, fn) {
-  const reader = stream.getReader();
-  const decoder = new TextDecoder();
-  let buf = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    buf += decoder.decode(value, { stream: true });
-    let nl;
-    while ((nl = buf.indexOf("\n")) >= 0) {
-      const line = buf.slice(0, nl).trim();
-      buf = buf.slice(nl + 1);
-      if (line) fn(JSON.parse(line));
-    }
-  }
-  if (buf.trim()) fn(JSON.parse(buf));
-}
 
 async function fetchJson(path, body, signal) {
   let res;

@@ -3,12 +3,12 @@
 // (long_tiles.js), the exact row of a clicked query, the passage × passage matrix, attention by distance and every
 // layer × head as thumbnails. The trace lives in the server's memory: the URL keeps its id and the view (model,
 // layer, head, z, centre, zoom, reduce); the text stays in the page and in sessionStorage (in the URL, as `ltext`, only if short).
-import { ApiError, api } from "../api.js";
+import { ApiError, api, readLines } from "../api.js";
 import { $, fill, messages, range } from "../analysis.js";
 import { exportBar, matrixCsv } from "../export.js";
 import * as keys from "../keys.js";
 import { CONFIG, SCALE, esc, plotFont } from "../plot.js";
-import { DeepZoom, Loader, detailText, fmt, logTicks, readLines, thumbGrid } from "./long_tiles.js";
+import { DeepZoom, Loader, detailText, fmt, logTicks, thumbGrid } from "./long_tiles.js";
 
 const msg = messages("lc");
 const STORE = "attnscope.long";

@@ -22,24 +22,6 @@ export function detailText(d, status) {
   return `request failed (HTTP ${status})`;
 }
 
-/** Read an NDJSON body line by line, calling `fn` with each parsed object. */
-export async function readLines(stream, fn) {
-  const reader = stream.getReader(), decoder = new TextDecoder();
-  let buf = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    buf += decoder.decode(value, { stream: true });
-    let nl;
-    while ((nl = buf.indexOf("\n")) >= 0) {
-      const line = buf.slice(0, nl).trim();
-      buf = buf.slice(nl + 1);
-      if (line) fn(JSON.parse(line));
-    }
-  }
-  if (buf.trim()) fn(JSON.parse(buf));
-}
-
 /** Log-axis ticks at 1, 2 and 5 × 10^k over the positive values, labelled in full (Plotly would write "2" for 0.02). */
 export function logTicks(values) {
   const pos = values.filter((v) => v > 0), vals = [];
