@@ -8,11 +8,13 @@ import { $, fill, messages, range } from "../analysis.js";
 import { exportBar, matrixCsv } from "../export.js";
 import * as keys from "../keys.js";
 import { CONFIG, SCALE, esc, plotFont } from "../plot.js";
+import { AnswerPanel } from "./long_answer.js";
 import { DeepZoom, Loader, detailText, fmt, logTicks, thumbGrid } from "./long_tiles.js";
 
 const msg = messages("lc");
 const STORE = "attnscope.long";
 const URL_TEXT_MAX = 1500;
+const URL_Q_MAX = 300;
 const MAX_FILE = 4_000_000;
 
 export async function mount(ctx) {
@@ -31,6 +33,8 @@ class LongView {
     this.zoom = new DeepZoom({ canvas: $("lc-canvas"), tip: $("lc-tip"), minimap: $("lc-minimap"),
       onPick: (q, k) => this.pick(q, k), onView: (v) => this.onView(v) });
     this.fillModels();
+    this.ask = new AnswerPanel({ msg, model: () => $("lc-model").value, passagesMode: () => $("lc-passages-mode").value,
+      onTrace: (h) => this.finished(h), onState: () => this.save() });
     window.addEventListener("models:update", () => {
       this.fillModels();
       if (this.header) { this.zoom.causal = this.causal(this.header.model); this.zoom.schedule(); }
@@ -125,6 +129,7 @@ class LongView {
     if (s.model) { this.wantModel = s.model; this.fillModels(s.model); }
     if (s.passages === "none" || s.passages === "paragraphs") $("lc-passages-mode").value = s.passages;
     if (s.ltext) { $("lc-text").value = s.ltext; this.count(); } // its own key: the other views' `text` is a sentence
+    if (s.lq) this.ask.question = s.lq;
     if (s.reduce === "max" || s.reduce === "sum") document.querySelector(`input[name=lc-reduce][value=${s.reduce}]`).checked = true;
     if (s.trace && s.trace !== this.header?.trace_id) { await this.restore(s.trace, s); return; }
     if (this.header && s.trace === this.header.trace_id) {
@@ -147,7 +152,7 @@ class LongView {
   save(push = false) {
     const text = $("lc-text").value, h = this.header, v = this.view;
     this.state.set({ view: "long", model: $("lc-model").value, passages: $("lc-passages-mode").value,
-      ltext: text.length <= URL_TEXT_MAX ? text : null, trace: h?.trace_id, layer: h ? this.layer : null,
+      ltext: text.length <= URL_TEXT_MAX ? text : null, lq: this.ask.question.length <= URL_Q_MAX ? this.ask.question : null, trace: h?.trace_id, layer: h ? this.layer : null,
       head: h ? this.head : null, reduce: h ? this.reduce : null, z: v?.z, cx: v ? Math.round(v.cx) : null,
       cy: v ? Math.round(v.cy) : null, zoom: v ? +v.zoom.toFixed(3) : null }, { push });
   }
@@ -181,6 +186,7 @@ class LongView {
     if (!text.trim()) { msg.error("Paste or drop a text first."); return; }
     if (!model) { msg.error("No model is loaded yet."); return; }
     if (this.ctl) this.ctl.abort();
+    this.ask.cancel();
     const ctl = this.ctl = new AbortController();
     store("text", text);
     msg.error("");
@@ -217,13 +223,7 @@ class LongView {
     this.ctl = null;
     this.busy(false);
     const p = $("lc-progress");
-    if (header) {
-      this.progress(header.layers, header.layers, "done");
-      store("header", header);
-      this.open(header, {});
-      this.save(true); // a history entry per run
-      return;
-    }
+    if (header) { this.finished(header); return; }
     if (failure) {
       p.dataset.state = "failed";
       msg.status("");
@@ -234,6 +234,15 @@ class LongView {
       msg.status(`Cancelled at layer ${p.value} of ${p.max}: the server stopped the pass.`);
       this.stale("the new run was cancelled");
     }
+  }
+
+  /** A finished trace (a run's stream, or an answer's prompt): open it, keep it, a history entry. */
+  finished(header) {
+    if (this.ctl) { this.ctl.abort(); this.ctl = null; this.busy(false); }
+    this.progress(header.layers, header.layers, "done");
+    store("header", header);
+    this.open(header, {});
+    this.save(true);
   }
 
   cancel() { if (this.ctl) this.ctl.abort(); }
