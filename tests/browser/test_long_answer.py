@@ -24,7 +24,7 @@ DOCS = "\n\n".join([
     "On the first clear night Mara lit the lamp, and the fishermen saw the beam sweep across the water again.",
 ])
 DOCS = "\n\n".join(p + " " + " ".join([p.split(".")[0] + " again."] * 3) for p in DOCS.split("\n\n"))  # ~400 tokens
-QUESTION = "Question: How many prisms were cracked? Answer:"
+QUESTION = "Q: How many of the prisms were cracked?\nA: The number of cracked prisms was"
 
 
 def wait_loaded(base: str, model: str) -> None:
@@ -66,7 +66,7 @@ def test_smollm2_answers_and_shows_which_passage_each_token_read(page):
     assert page.evaluate("() => new URLSearchParams(location.search).get('trace')") == trace["trace_id"]
     assert page.evaluate("() => new URLSearchParams(location.search).get('lq')") == QUESTION
     assert page.evaluate("() => JSON.parse(sessionStorage.getItem('attnscope.long.header')).trace_id") == trace["trace_id"]
-    assert len(trace["passages"]) == 6 and trace["passages"][-1]["title"].startswith("Question")
+    assert len(trace["passages"]) == 6 and trace["passages"][-1]["title"] == QUESTION.split("\n")[0]
     assert 300 <= len(trace["tokens"]) <= 600, len(trace["tokens"])
 
     for i in sorted({0, len(res["steps"]) - 1}):

@@ -17,6 +17,7 @@ export class AnswerPanel {
   constructor({ msg, model, passagesMode, onTrace, onState }) {
     Object.assign(this, { msg, model, passagesMode, onTrace, onState, ctl: null, res: null, step: null });
     $("lc-ask-form").addEventListener("submit", (e) => { e.preventDefault(); this.ask(); });
+    $("lc-ask-q").addEventListener("keydown", (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); this.ask(); } });
     $("lc-ask-q").addEventListener("input", () => { clearTimeout(this.qTimer); this.qTimer = setTimeout(() => this.onState(), 400); });
     $("lc-ans-layer").addEventListener("change", () => this.drawStep());
   }
