@@ -165,3 +165,23 @@ def test_the_limit_is_the_context_and_the_budget():
     assert 0 < small < 4096
     with pytest.raises(ValueError, match="at most"):
         long_trace(adapter, passages_text(30, 60), max_bytes=4 * 2**20)
+
+
+@pytest.mark.slow
+def test_smollm2s_long_trace_equals_its_own_eager_attention(smollm2):
+    """The real SmolLM2 (GQA, RoPE) at ~600 tokens: rows and received sums equal output_attentions (float32)."""
+    text = "\n\n".join(f"Paragraph {i}: the keeper of the lighthouse counted {i + 3} ships before dawn, and wrote "
+                       "each name in the log by the lamp." for i in range(24))
+    lt = long_trace(smollm2, text, dtype="float32")
+    assert 400 < lt.t <= 1024 and lt.zoom_levels == zoom_levels(lt.t)
+    ids = smollm2.tokenized(text)[0]["input_ids"]
+    with torch.inference_mode():
+        own = smollm2.model(input_ids=ids, output_attentions=True, use_cache=False).attentions
+    for layer in (0, 14, 29):
+        w = own[layer][0].numpy()  # (H, T, T)
+        for h in (0, 4, 8):
+            np.testing.assert_allclose(lt.row(layer, h, lt.t - 1), w[h, -1], atol=1e-5)
+            np.testing.assert_allclose(lt.received(layer, h), w[h].sum(0), rtol=1e-4, atol=1e-4)
+        exact = lt.tile(layer, 3, lt.zoom_levels - 1, 0, 1)
+        (r0, r1), (c0, c1) = exact["rows"], exact["cols"]
+        np.testing.assert_allclose(exact["weights"], w[3, r0:r1, c0:c1], atol=1e-5)
