@@ -37,16 +37,54 @@ def js_source(name: str) -> str:
 
 @lru_cache(maxsize=None)
 def _js_source(name: str) -> str:
+    src = _read_js(name)
+    if re.search(r"^\s*import\b", src, re.M):
+        raise RuntimeError(f"static/js/{name} imports modules: a notebook output cannot load them")
+    return _strip_exports(src)
+
+
+def _read_js(name: str) -> str:
     for d in _JS_DIRS:
         path = d / name
         if path.is_file():
-            src = path.read_text(encoding="utf-8")
-            break
-    else:
-        raise FileNotFoundError(f"attnscope needs static/js/{name}; looked in {', '.join(map(str, _JS_DIRS))}")
-    if re.search(r"^\s*import\b", src, re.M):
-        raise RuntimeError(f"static/js/{name} imports modules: a notebook output cannot load them")
+            return path.read_text(encoding="utf-8")
+    raise FileNotFoundError(f"attnscope needs static/js/{name}; looked in {', '.join(map(str, _JS_DIRS))}")
+
+
+def _strip_exports(src: str) -> str:
+    """``export`` dropped before declarations; ``export { a, b };`` re-export lists removed."""
+    src = re.sub(r"^export \{[^}]*\};?[^\n]*\n?", "", src, flags=re.M)
     return re.sub(r"^export (?=(async )?function|const|let|class)", "", src, flags=re.M)
+
+
+_IMPORT = re.compile(r"^[ \t]*import\s*\{[^}]*\}\s*from\s*[\"'](?:\./|\.\./)([\w.-]+\.js)[\"'];?[ \t]*\n?", re.M)
+
+
+def js_bundle(names: list[str]) -> str:
+    """Several ``static/js`` files as one classic-script fragment, in order: ``export`` keywords stripped, and each
+    ``import { ... } from "./x.js"`` (or ``"../x.js"``) dropped when x.js comes earlier in ``names``; any other import
+    raises RuntimeError (a notebook output cannot load modules)."""
+    return _js_bundle(tuple(names))
+
+
+@lru_cache(maxsize=None)
+def _js_bundle(names: tuple[str, ...]) -> str:
+    parts = []
+    for n, name in enumerate(names):
+        src = _read_js(name)
+
+        def drop(m: re.Match, name=name, before=names[:n]) -> str:
+            if m.group(1) not in before:
+                raise RuntimeError(f"static/js/{name} imports {m.group(1)}, which the bundle "
+                                   f"({', '.join(names)}) does not hold before it")
+            return ""
+
+        src = _IMPORT.sub(drop, src)
+        if re.search(r"^\s*import\b", src, re.M):
+            raise RuntimeError(f"static/js/{name} imports modules the bundle cannot inline: a notebook output cannot "
+                               "load them")
+        parts.append(_strip_exports(src))
+    return "\n".join(parts)
 
 
 def pack(a: np.ndarray, dtype: str = "u8") -> dict:

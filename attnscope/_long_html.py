@@ -13,8 +13,9 @@ zlib-deflated and base64-encoded: a max-pooled cell is exact to ``scale / 510 <=
 exceed 1, hence the scale. Tiles that are all zero (a decoder's above the diagonal, those outside a sliding
 window) are left out.
 Deeper levels, the finer levels of the other heads and exact rows need the server (``attnscope serve``).
-The renderer is ``static/js/notebook_long.js`` (with ``heatmap.js``'s colour table), inlined as a classic
-script: offline, no CDN, no plotly.
+The renderer is ``static/js/notebook_long.js`` (with ``heatmap.js``'s colour table and ``longzoom.js``, the code it
+shares with the page's long view), inlined as one classic script (:func:`attnscope._html.js_bundle`): offline, no CDN,
+no plotly.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from attnscope._html import js_source, pack
+from attnscope._html import js_bundle, pack
 
 #: default byte budget of the embedded arrays (u8 tiles and thumbnails, raw bytes before deflate)
 DEFAULT_MAX_BYTES = 6_000_000
@@ -197,7 +198,7 @@ class LongView:
         payload = json.dumps(self.data(), separators=(",", ":"))
         payload = payload.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
         script = (
-            "(async () => {\n" + js_source("heatmap.js") + "\n" + js_source("notebook_long.js") + "\n"
+            "(async () => {\n" + js_bundle(["heatmap.js", "longzoom.js", "notebook_long.js"]) + "\n"
             f"const root = document.getElementById({json.dumps(uid)});\n"
             f"const data = JSON.parse(document.getElementById({json.dumps(uid + '-data')}).textContent);\n"
             "try { await mountLong(root, data); }\n"

@@ -1,19 +1,19 @@
 // The notebook's long-context view (attnscope.show(..., view="long")): a deep-zoom canvas heatmap of tiles that
 // attnscope precomputed and embedded (no server, no fetch, no network). The ideas are the page's (views/long_tiles.js:
 // u8 tiles with a scale, the square-root viridis scale, the first-token sink strip on its own scale, a decoder's causal
-// mask in grey, minimap, layer x head thumbnails); the code is its own because the page's modules import each other.
-// `attnscope` inlines this file after heatmap.js (for LUT and level) in one classic script element, `export` keywords
-// stripped: it must not import anything, and its top-level names must not clash with heatmap.js's.
+// mask in grey, minimap, layer x head thumbnails), and so is the code they share (longzoom.js).
+// `attnscope` inlines heatmap.js, longzoom.js and this file in one classic script element (attnscope._html.js_bundle:
+// `export` keywords and the imports of those two stripped): it imports nothing else, and its top-level names must not
+// clash with theirs.
 // Every text (tokens and passage titles are user text) is drawn with fillText or set as textContent, never as HTML.
 
-const LONG_SIDE = 256; // cells per tile side
-const LONG_GREY = [214, 217, 224]; // key cell 0 in the main heatmap (drawn in the sink strip instead), masked cells
-const LONG_MASK = `rgb(${LONG_GREY.join(",")})`;
-const LONG_ORANGE = "#f59e0b";
+import { LUT, level } from "./heatmap.js";
+import {
+  MASK, ORANGE, SIDE, ZoomBase, cached, capture, clampInt, drawAxes, fmt, legend, paintTile, passageLines, placeTip, ranges,
+  raw, short, shrink,
+} from "./longzoom.js";
+
 const LONG_BLUE = "#2563eb";
-const longShort = (t, n = 11) => { const s = String(t).replace(/\n/g, "↵"); return s.length > n ? s.slice(0, n - 1) + "…" : s; };
-const longClamp = (v, lo, hi) => Math.max(lo, Math.min(hi, v));
-export const longFmt = (v) => (!(v > 0) ? "0" : v >= 0.095 ? v.toFixed(2) : v >= 0.0095 ? v.toFixed(3) : v.toPrecision(2));
 
 /** The bytes of an embedded array ({b64, deflate}): base64, zlib-deflated when `deflate` is set. */
 export async function longBytes(a) {
@@ -32,71 +32,6 @@ function longNode(tag, text, style = {}) {
   if (text !== undefined && text !== null) e.textContent = text;
   Object.assign(e.style, style);
   return e;
-}
-
-/** The embedded value of cell i of tile t (a weight, or a block's sum for sum pooling). */
-export const longRaw = (t, i) => (t.bytes[i] * t.scale) / 255;
-/** What the colour shows: the weight (max), or the sum per query row of the cell (sum), comparable across levels. */
-const longVal = (t, i) => longRaw(t, i) * t.norm;
-
-/** Colour ranges of a z = 0 tile: `sink` the largest value of key cell 0, `main` the 99.5th percentile of the other
- *  non-zero cells (a decoder's first queries, which see a token or two, do not set the scale); `peak` > `main`: clamped. */
-export function longRanges(t) {
-  const [R, C] = t.shape, rest = new Float32Array(R * C);
-  let n = 0, sink = 0, peak = 0;
-  for (let i = 0; i < R; i++) {
-    for (let j = 0; j < C; j++) {
-      const v = longVal(t, i * C + j);
-      if (j === 0 && C > 1) sink = Math.max(sink, v);
-      else if (v > 0) { rest[n++] = v; peak = Math.max(peak, v); }
-    }
-  }
-  const sorted = rest.subarray(0, n).sort();
-  return { main: (n ? sorted[Math.floor(0.995 * (n - 1))] : 0) || 1, sink: sink || 1, peak };
-}
-
-/** Paint tile t into `canvas` (one pixel a cell): all of it, or only column `col` (the sink strip); key cell 0 grey. */
-export function longPaint(canvas, t, vmax, { col = -1, grey = false } = {}) {
-  const [R, C] = t.shape, w = col >= 0 ? 1 : C;
-  canvas.width = w;
-  canvas.height = R;
-  const ctx = canvas.getContext("2d"), img = ctx.createImageData(w, R), px = img.data;
-  for (let i = 0; i < R; i++) {
-    for (let j = 0; j < w; j++) {
-      const o = 4 * (i * w + j);
-      px[o + 3] = 255;
-      if (grey && j === 0) { px[o] = LONG_GREY[0]; px[o + 1] = LONG_GREY[1]; px[o + 2] = LONG_GREY[2]; continue; }
-      const k = level(longVal(t, i * C + (col >= 0 ? col : j)), vmax) * 3;
-      px[o] = LUT[k]; px[o + 1] = LUT[k + 1]; px[o + 2] = LUT[k + 2];
-    }
-  }
-  ctx.putImageData(img, 0, 0);
-  return canvas;
-}
-
-function longCached(t, name, vmax, opts) {
-  const key = `${name}|${vmax}`;
-  t.canvases ||= {};
-  t.canvases[key] ||= longPaint(document.createElement("canvas"), t, vmax, opts);
-  return t.canvases[key];
-}
-
-/** A vertical colour bar of the square-root scale with value labels. */
-function longLegend(ctx, x, y, h, vmax, title, fs, colour, clamped = false) {
-  for (let i = 0; i < h; i++) {
-    const k = Math.round(255 * (1 - i / Math.max(1, h - 1))) * 3;
-    ctx.fillStyle = `rgb(${LUT[k]},${LUT[k + 1]},${LUT[k + 2]})`;
-    ctx.fillRect(x, y + i, 14, 1);
-  }
-  ctx.fillStyle = colour;
-  ctx.font = `600 ${fs}px sans-serif`;
-  ctx.textAlign = "left";
-  ctx.textBaseline = "bottom";
-  ctx.fillText(title, x - 2, y - Math.round(fs * 0.6));
-  ctx.font = `${fs}px sans-serif`;
-  ctx.textBaseline = "middle";
-  const marks = h > 140 ? [1, 0.5, 0.25, 0] : [1, 0];
-  for (const f of marks) ctx.fillText((f === 1 && clamped ? "≥ " : "") + longFmt(vmax * f * f), x + 19, y + (1 - f) * h);
 }
 
 /** Decode the embedded arrays: thumbnails (every layer x head at z = 0) and the selected head's levels. */
@@ -131,8 +66,9 @@ async function longDecode(data) {
 }
 
 /** The deep-zoom heatmap of one head, over the embedded levels. */
-class LongZoom {
+class LongZoom extends ZoomBase {
   constructor(root, data, dec, { canvas, tip, minimap, onView }) {
+    super();
     Object.assign(this, { root, data, dec, canvas, tip, minimap, onView, T: data.T, Z: data.Z });
     this.view = { cx: 0, cy: 0, zoom: 1 };
     this.pointers = new Map();
@@ -151,39 +87,19 @@ class LongZoom {
 
   setHead(l, h, reduce) {
     const lv = this.levelsOf(l, h, reduce);
-    this.head = { l, h, reduce, levels: lv, range: longRanges(lv[0].tiles.get("0|0")) };
+    this.head = { l, h, reduce, levels: lv, range: ranges(lv[0].tiles.get("0|0")) };
     this.schedule();
   }
 
-  schedule() { if (!this.raf) this.raf = requestAnimationFrame(() => this.draw()); }
-
-  s() { return this.g.s0 * this.view.zoom; }
-
   maxZoom() { return Math.max(1, 40 / this.g.s0); }
-
-  /** The trace level whose cells are at least one device pixel (what the server would send): z, before the cap. */
-  wanted() {
-    const k = Math.max(0, Math.ceil(Math.log2(1 / (this.s() * (globalThis.devicePixelRatio || 1))) - 1e-9));
-    return Math.max(0, this.Z - 1 - k);
-  }
-
-  fit() { this.view = { cx: 0, cy: 0, zoom: 1 }; this.schedule(); }
 
   layout() {
     const W = Math.floor(this.canvas.parentElement.clientWidth) || 720;
     const phone = W < 560, fs = phone ? 11 : 13, ls = phone ? 10 : 12;
-    const ml = phone ? 64 : longClamp(Math.round(W * 0.11), 64, 120), sw = phone ? 12 : 18;
+    const ml = phone ? 64 : clampInt(Math.round(W * 0.11), 64, 120), sw = phone ? 12 : 18;
     const px0 = ml + sw + (phone ? 5 : 9), lw = phone ? 82 : 92, mt = phone ? 62 : 84, pw = Math.max(120, W - px0 - lw);
-    const ph = longClamp(pw, 240, 620), H = mt + ph + 8;
+    const ph = clampInt(pw, 240, 620), H = mt + ph + 8;
     return { W, H, phone, fs, ls, ml, sw, mt, lw, px0, pw, ph, s0: Math.min(pw, ph) / this.T };
-  }
-
-  clamp() {
-    const { pw, ph } = this.g, T = this.T, v = this.view;
-    v.zoom = Math.min(this.maxZoom(), Math.max(1, v.zoom || 1));
-    const s = this.s(), fitc = (c, span) => (span >= T ? span / 2 : Math.min(T - span / 2, Math.max(span / 2, c)));
-    v.cx = fitc(v.cx, pw / s);
-    v.cy = fitc(v.cy, ph / s);
   }
 
   draw() {
@@ -199,18 +115,18 @@ class LongZoom {
     const ctx = cv.getContext("2d"), colour = this.colour, { levels, range: rg, reduce, l } = this.head;
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, g.W, g.H);
-    const want = this.wanted(), lv = levels[Math.min(levels.length - 1, want - levels[0].z)] || levels[0];
-    const cell = lv.cell, span = LONG_SIDE * cell, n = lv.n;
+    const want = this.finest(), lv = levels[Math.min(levels.length - 1, want - levels[0].z)] || levels[0];
+    const cell = lv.cell, span = SIDE * cell, n = lv.n;
     const k0 = v.cx - g.pw / (2 * s), q0 = v.cy - g.ph / (2 * s);
     this.vis = { k0, q0, k1: k0 + g.pw / s, q1: q0 + g.ph / s, s, z: lv.z, cell, lv, want };
     const X = (k) => g.px0 + (k - k0) * s, Y = (q) => g.mt + (q - q0) * s;
     const mx0 = Math.max(g.px0, X(0)), mx1 = Math.min(g.px0 + g.pw, X(T));
     const my0 = Math.max(g.mt, Y(0)), my1 = Math.min(g.mt + g.ph, Y(T));
-    const tx0 = longClamp(Math.floor(Math.max(0, k0) / span), 0, n - 1), tx1 = longClamp(Math.floor((Math.min(T, this.vis.k1) - 1e-6) / span), 0, n - 1);
-    const ty0 = longClamp(Math.floor(Math.max(0, q0) / span), 0, n - 1), ty1 = longClamp(Math.floor((Math.min(T, this.vis.q1) - 1e-6) / span), 0, n - 1);
+    const tx0 = clampInt(Math.floor(Math.max(0, k0) / span), 0, n - 1), tx1 = clampInt(Math.floor((Math.min(T, this.vis.k1) - 1e-6) / span), 0, n - 1);
+    const ty0 = clampInt(Math.floor(Math.max(0, q0) / span), 0, n - 1), ty1 = clampInt(Math.floor((Math.min(T, this.vis.q1) - 1e-6) / span), 0, n - 1);
     const put = (t, sink) => {
       const x = sink ? g.ml : X(t.cols[0]), y = Y(t.rows[0]), h = t.shape[0] * cell * s, w = sink ? g.sw : t.shape[1] * cell * s;
-      ctx.drawImage(sink ? longCached(t, "sink", rg.sink, { col: 0 }) : longCached(t, "main", rg.main, { grey: t.cols[0] === 0 }), x, y, w, h);
+      ctx.drawImage(sink ? cached(t, "sink", rg.sink, { col: 0 }) : cached(t, "main", rg.main, { grey: t.cols[0] === 0 }), x, y, w, h);
     };
     ctx.save();
     ctx.beginPath(); ctx.rect(mx0, my0, mx1 - mx0, my1 - my0); ctx.clip();
@@ -221,7 +137,7 @@ class LongZoom {
       for (let tx = tx0; tx <= tx1; tx++) { const t = lv.tiles.get(`${tx}|${ty}`); if (t) put(t, false); }
     }
     if (this.data.causal[l]) this.mask(ctx, X, Y);
-    this.passageLines(ctx, X, Y, mx0, mx1, my0, my1);
+    passageLines(ctx, this.data.passages, X, Y, mx0, mx1, my0, my1);
     ctx.restore();
     ctx.save(); // the sink strip: key cell 0 of every visible row, on its own scale
     ctx.beginPath(); ctx.rect(g.ml, my0, g.sw, my1 - my0); ctx.clip();
@@ -229,10 +145,10 @@ class LongZoom {
     for (let ty = ty0; ty <= ty1; ty++) { const t = lv.tiles.get(`0|${ty}`); if (t) put(t, true); }
     ctx.restore();
     const lx = Math.min(g.px0 + g.pw, X(T)) + 16; // beside the matrix while it is narrower than the plot
-    longLegend(ctx, lx, g.mt + 24, Math.round(g.ph * 0.52) - 24, rg.main, reduce === "sum" ? "per query" : "weight", g.fs, colour, rg.peak > rg.main);
-    longLegend(ctx, lx, g.mt + Math.round(g.ph * 0.64), Math.round(g.ph * 0.22), rg.sink, "sink", g.fs, colour);
+    legend(ctx, lx, g.mt + 24, Math.round(g.ph * 0.52) - 24, rg.main, reduce === "sum" ? "per query" : "weight", g.fs, colour, rg.peak > rg.main);
+    legend(ctx, lx, g.mt + Math.round(g.ph * 0.64), Math.round(g.ph * 0.22), rg.sink, "sink", g.fs, colour);
     if (this.data.causal[l]) {
-      ctx.fillStyle = LONG_MASK; ctx.fillRect(lx, g.mt + g.ph - 16, 14, 14);
+      ctx.fillStyle = MASK; ctx.fillRect(lx, g.mt + g.ph - 16, 14, 14);
       ctx.fillStyle = colour; ctx.textBaseline = "middle"; ctx.fillText("masked", lx + 19, g.mt + g.ph - 9);
     }
     this.axes(ctx, g, X, Y, colour);
@@ -244,83 +160,10 @@ class LongZoom {
     this.onView?.(this.vis);
   }
 
-  /** Grey over the keys after each query (a decoder's causal mask): one staircase path, a triangle zoomed out. */
-  mask(ctx, X, Y) {
-    const { q0, q1, s } = this.vis, T = this.T;
-    ctx.fillStyle = LONG_MASK;
-    ctx.beginPath();
-    if (s < 2) {
-      ctx.moveTo(X(1), Y(0)); ctx.lineTo(X(T), Y(0)); ctx.lineTo(X(T), Y(T - 1));
-    } else {
-      const a = Math.max(0, Math.floor(q0)), b = Math.min(T, Math.ceil(q1));
-      ctx.moveTo(X(T), Y(a));
-      for (let q = a; q < b; q++) { ctx.lineTo(X(q + 1), Y(q)); ctx.lineTo(X(q + 1), Y(q + 1)); }
-      ctx.lineTo(X(T), Y(b));
-    }
-    ctx.closePath();
-    ctx.fill();
-  }
-
-  passageLines(ctx, X, Y, mx0, mx1, my0, my1) {
-    ctx.strokeStyle = "rgba(255,255,255,.6)";
-    ctx.lineWidth = 1;
-    ctx.setLineDash([5, 4]);
-    ctx.beginPath();
-    for (const p of this.data.passages) {
-      if (!p.start) continue;
-      ctx.moveTo(X(p.start), my0); ctx.lineTo(X(p.start), my1);
-      ctx.moveTo(mx0, Y(p.start)); ctx.lineTo(mx1, Y(p.start));
-    }
-    ctx.stroke();
-    ctx.setLineDash([]);
-  }
-
   axes(ctx, g, X, Y, colour) {
-    const { k0, q0, k1, q1, s, cell } = this.vis, T = this.T, toks = this.data.tokens, sp = this.data.special;
-    ctx.fillStyle = colour;
-    ctx.font = `600 ${g.fs}px sans-serif`;
-    ctx.textBaseline = "top";
-    ctx.textAlign = "left";
-    ctx.fillText("keys →", g.px0, 2);
-    ctx.textBaseline = "bottom";
-    ctx.fillText("queries ↓", 2, g.mt - 6);
-    ctx.save(); // the strip's name, bottom to top
-    ctx.translate(g.ml + g.sw / 2 + g.ls / 2.6, g.mt - 6);
-    ctx.rotate(-Math.PI / 2);
-    ctx.font = `${g.ls}px sans-serif`;
-    ctx.fillText(g.phone ? "sink" : cell === 1 ? "sink: key 0" : `sink: keys 0–${cell - 1}`, 0, 0);
-    ctx.restore();
-    const labels = s >= 16;
-    ctx.font = `${labels ? g.ls : g.fs}px sans-serif`;
-    if (labels) { // one token a row and a column: their text
-      ctx.textAlign = "right"; ctx.textBaseline = "middle";
-      for (let q = Math.max(0, Math.ceil(q0 - 0.5)); q < Math.min(T, Math.floor(q1 - 0.5) + 1); q++) {
-        ctx.fillStyle = sp[q] ? "#8a8f98" : colour;
-        ctx.fillText(longShort(toks[q], g.phone ? 6 : 12), g.ml - 5, Y(q + 0.5));
-      }
-      ctx.textAlign = "left";
-      for (let k = Math.max(0, Math.ceil(k0 - 0.5)); k < Math.min(T, Math.floor(k1 - 0.5) + 1); k++) {
-        ctx.save(); ctx.translate(X(k + 0.5), g.mt - 5); ctx.rotate(-Math.PI / 4);
-        ctx.fillStyle = sp[k] ? "#8a8f98" : colour; ctx.fillText(longShort(toks[k], g.phone ? 6 : 10), 0, 0); ctx.restore();
-      }
-      return;
-    }
-    const want = g.phone ? 56 : 80, raw = want / s, mag = 10 ** Math.floor(Math.log10(raw));
-    const step = [1, 2, 5, 10].map((m) => m * mag).find((m) => m >= raw);
-    ctx.strokeStyle = colour; ctx.lineWidth = 1;
-    ctx.textAlign = "center"; ctx.textBaseline = "bottom";
-    for (let k = Math.ceil(Math.max(0, k0) / step) * step; k <= Math.min(T, k1); k += step) {
-      ctx.fillText(String(k), X(k), g.mt - 9);
-      ctx.beginPath(); ctx.moveTo(X(k), g.mt - 6); ctx.lineTo(X(k), g.mt); ctx.stroke();
-    }
-    ctx.textAlign = "right"; ctx.textBaseline = "middle";
-    for (let q = Math.ceil(Math.max(0, q0) / step) * step; q <= Math.min(T, q1); q += step) {
-      ctx.fillText(String(q), g.ml - 8, Y(q));
-      ctx.beginPath(); ctx.moveTo(g.ml - 5, Y(q)); ctx.lineTo(g.ml, Y(q)); ctx.stroke();
-    }
-    if (g.phone) return;
-    ctx.textAlign = "left"; ctx.font = `600 ${g.ls}px sans-serif`; ctx.fillStyle = "#b45309"; // passage starts
-    for (const p of this.data.passages) if (p.start >= q0 && p.start < q1) ctx.fillText(`P${p.index + 1}`, 2, Y(p.start) + g.ls / 2);
+    const d = this.data;
+    drawAxes(ctx, g, X, Y, colour, this.vis, { T: this.T, tokens: d.tokens, special: d.special, passages: d.passages,
+      pad: 2, labelAt: 16, rowChars: 12, colChars: 10 });
   }
 
   drawMinimap() {
@@ -332,11 +175,11 @@ class LongZoom {
     ctx.clearRect(0, 0, size, size);
     const lv0 = this.head.levels[0], t = lv0.tiles.get("0|0"), f = size / T;
     ctx.imageSmoothingEnabled = false;
-    ctx.drawImage(longCached(t, "main", this.head.range.main, { grey: true }), 0, 0, t.shape[1] * lv0.cell * f, t.shape[0] * lv0.cell * f);
-    if (this.data.causal[this.head.l]) { ctx.fillStyle = LONG_MASK; ctx.beginPath(); ctx.moveTo(f, 0); ctx.lineTo(size, 0); ctx.lineTo(size, size - f); ctx.fill(); }
+    ctx.drawImage(cached(t, "main", this.head.range.main, { grey: true }), 0, 0, t.shape[1] * lv0.cell * f, t.shape[0] * lv0.cell * f);
+    if (this.data.causal[this.head.l]) { ctx.fillStyle = MASK; ctx.beginPath(); ctx.moveTo(f, 0); ctx.lineTo(size, 0); ctx.lineTo(size, size - f); ctx.fill(); }
     const { k0, q0, k1, q1 } = this.vis;
     const x0 = Math.max(0, k0) * f, y0 = Math.max(0, q0) * f;
-    ctx.strokeStyle = LONG_ORANGE; ctx.lineWidth = 2.5;
+    ctx.strokeStyle = ORANGE; ctx.lineWidth = 2.5;
     ctx.strokeRect(x0, y0, Math.max(4, Math.min(T, k1) * f - x0), Math.max(4, Math.min(T, q1) * f - y0));
   }
 
@@ -356,60 +199,26 @@ class LongZoom {
   /** The embedded value of (query, key) at the drawn level: {value, cell, q0, k0} (value 0 in a left-out tile). */
   valueAt(q, k) {
     const { cell, lv } = this.vis, i = Math.floor(q / cell), j = Math.floor(k / cell);
-    const t = lv.tiles.get(`${Math.floor(j / LONG_SIDE)}|${Math.floor(i / LONG_SIDE)}`);
-    return { value: t ? longRaw(t, (i % LONG_SIDE) * t.shape[1] + (j % LONG_SIDE)) : 0, cell, q0: i * cell, k0: j * cell };
+    const t = lv.tiles.get(`${Math.floor(j / SIDE)}|${Math.floor(i / SIDE)}`);
+    return { value: t ? raw(t, (i % SIDE) * t.shape[1] + (j % SIDE)) : 0, cell, q0: i * cell, k0: j * cell };
   }
 
   hover(x, y) {
     const hit = this.at(x, y), tip = this.tip;
     if (!hit) { tip.hidden = true; return; }
-    const toks = this.data.tokens, tok = (i) => `“${longShort(toks[i], 18)}”`;
+    const toks = this.data.tokens, tok = (i) => `“${short(toks[i], 18)}”`;
     const { value, cell, q0, k0 } = this.valueAt(hit.q, hit.k), red = this.head.reduce;
     const masked = this.data.causal[this.head.l] && k0 > hit.q;
     tip.textContent = masked ? `query ${hit.q} ${tok(hit.q)} → key ${hit.k}: masked (a key after the query)`
-      : cell === 1 ? `query ${hit.q} ${tok(hit.q)} → key ${hit.k} ${tok(hit.k)}\nweight ${longFmt(value)} (to 1/510 of its tile's max)`
+      : cell === 1 ? `query ${hit.q} ${tok(hit.q)} → key ${hit.k} ${tok(hit.k)}\nweight ${fmt(value)} (to 1/510 of its tile's max)`
         : `queries ${q0}–${Math.min(this.T, q0 + cell) - 1} → keys ${k0}–${Math.min(this.T, k0 + cell) - 1}\n`
-          + `${red} of the ${cell}×${cell} block: ${longFmt(value)}${red === "sum" ? ` (${longFmt(value / cell)} a query)` : ""}`;
-    tip.hidden = false;
-    const left = x + 14 + tip.offsetWidth > this.g.W ? x - 14 - tip.offsetWidth : x + 14;
-    tip.style.left = `${Math.max(0, left)}px`;
-    tip.style.top = `${y + 14}px`;
-  }
-
-  local(e) { const b = this.canvas.getBoundingClientRect(); return [e.clientX - b.left, e.clientY - b.top]; }
-
-  /** Zoom by factor f keeping the token under CSS point (x, y) (default: the plot's centre) where it is. */
-  zoomAt(f, x, y) {
-    if (!this.g || !this.vis) return;
-    const g = this.g, s = this.s();
-    if (x === undefined || x < g.px0 || x > g.px0 + g.pw) x = g.px0 + g.pw / 2;
-    if (y === undefined || y < g.mt || y > g.mt + g.ph) y = g.mt + g.ph / 2;
-    const k = this.vis.k0 + (x - g.px0) / s, q = this.vis.q0 + (y - g.mt) / s;
-    this.view.zoom = Math.min(this.maxZoom(), Math.max(1, this.view.zoom * f));
-    const s2 = this.s();
-    this.view.cx = k - (x - g.px0) / s2 + g.pw / (2 * s2);
-    this.view.cy = q - (y - g.mt) / s2 + g.ph / (2 * s2);
-    this.clamp();
-    this.vis = { ...this.vis, k0: this.view.cx - g.pw / (2 * s2), q0: this.view.cy - g.ph / (2 * s2), s: s2 };
-    this.schedule();
-  }
-
-  pan(dx, dy) {
-    if (!this.g) return;
-    this.view.cx -= dx / this.s();
-    this.view.cy -= dy / this.s();
-    this.schedule();
+          + `${red} of the ${cell}×${cell} block: ${fmt(value)}${red === "sum" ? ` (${fmt(value / cell)} a query)` : ""}`;
+    placeTip(tip, x, y, this.g.W);
   }
 
   listen() {
-    const c = this.canvas, m = this.minimap;
-    c.addEventListener("wheel", (e) => {
-      if (!this.vis) return;
-      e.preventDefault();
-      const d = e.deltaY * (e.deltaMode === 1 ? 16 : e.deltaMode === 2 ? 400 : 1);
-      this.zoomAt(Math.exp(-longClamp(d, -300, 300) * 0.0025), ...this.local(e));
-    }, { passive: false });
-    const capture = (el, e) => { try { el.setPointerCapture(e.pointerId); } catch { /* a synthetic pointer */ } };
+    const c = this.canvas;
+    this.listenWheelAndMinimap();
     c.addEventListener("pointerdown", (e) => {
       capture(c, e);
       const [x, y] = this.local(e);
@@ -433,28 +242,7 @@ class LongZoom {
     c.addEventListener("pointercancel", up);
     c.addEventListener("pointerleave", () => { this.tip.hidden = true; });
     c.addEventListener("dblclick", () => this.fit());
-    const centre = (e) => {
-      if (!this.vis) return;
-      const b = m.getBoundingClientRect(), f = this.T / b.width;
-      this.view.cx = (e.clientX - b.left) * f;
-      this.view.cy = (e.clientY - b.top) * f;
-      this.schedule();
-    };
-    m.addEventListener("pointerdown", (e) => { capture(m, e); this.dragMini = e.pointerId; centre(e); });
-    m.addEventListener("pointermove", (e) => { if (this.dragMini === e.pointerId) centre(e); });
-    for (const ev of ["pointerup", "pointercancel"]) m.addEventListener(ev, () => { this.dragMini = null; });
   }
-}
-
-/** Tile t max-pooled to at most `n` cells a side (a thumbnail needs no more pixels than it shows). */
-function longShrink(t, n) {
-  const [R, C] = t.shape, f = Math.ceil(Math.max(R, C) / Math.max(8, n));
-  if (f <= 1) return t;
-  const r = Math.ceil(R / f), c = Math.ceil(C / f), bytes = new Uint8Array(r * c);
-  for (let i = 0; i < R; i++) {
-    for (let j = 0; j < C; j++) { const o = Math.floor(i / f) * c + Math.floor(j / f); bytes[o] = Math.max(bytes[o], t.bytes[i * C + j]); }
-  }
-  return { shape: [r, c], bytes, scale: t.scale, norm: t.norm };
 }
 
 /** A small canvas chart host: a canvas sized in CSS pixels for the device's pixel ratio, and its 2D context. */
@@ -468,7 +256,7 @@ function longCanvas(w, h) {
 
 /** The passage x passage matrix (rows: query passages; each row sums to 1) with a hover naming both passages. */
 function longPassages(host, data, mass, colour, tip) {
-  const P = data.passages.length, cellPx = longClamp(Math.floor(340 / Math.max(1, P)), 4, 44);
+  const P = data.passages.length, cellPx = clampInt(Math.floor(340 / Math.max(1, P)), 4, 44);
   const every = Math.max(1, Math.ceil(14 / cellPx)), left = 40, top = 26, side = P * cellPx;
   const { c, ctx } = longCanvas(left + side + 70, top + side + 34);
   let vmax = 0;
@@ -492,7 +280,7 @@ function longPassages(host, data, mass, colour, tip) {
   for (let j = 0; j < P; j += every) ctx.fillText(`P${j + 1}`, left + (j + 0.5) * cellPx, top - 3);
   ctx.textBaseline = "top";
   ctx.fillText("key passage (read) →", left + side / 2, top + side + 6);
-  longLegend(ctx, left + side + 14, top + 18, Math.max(40, side - 18), vmax, "mass", 11, colour);
+  legend(ctx, left + side + 14, top + 18, Math.max(40, side - 18), vmax, "mass", 11, colour);
   c.addEventListener("mousemove", (e) => {
     const b = c.getBoundingClientRect(), j = Math.floor((e.clientX - b.left - left) / cellPx), i = Math.floor((e.clientY - b.top - top) / cellPx);
     if (i < 0 || j < 0 || i >= P || j >= P) { tip.hidden = true; return; }
@@ -507,7 +295,7 @@ function longPassages(host, data, mass, colour, tip) {
 
 /** The distance profile: mean weight per |query - key| bin (bins double in width), bars on a log axis. */
 function longDistance(host, data, colour) {
-  const { bins, mean } = data.distance, n = bins.length, bw = longClamp(Math.floor(420 / Math.max(1, n)), 10, 40);
+  const { bins, mean } = data.distance, n = bins.length, bw = clampInt(Math.floor(420 / Math.max(1, n)), 10, 40);
   const left = 56, top = 12, h = 200, w = n * bw, bottom = 58;
   const { c, ctx } = longCanvas(left + w + 12, top + h + bottom);
   const pos = mean.filter((v) => v > 0);
@@ -632,7 +420,7 @@ export async function mountLong(root, data) {
   }
 
   // the layer x head thumbnails (the z = 0 overview of each, max pooling), click to open
-  const px = Math.floor(longClamp(((root.clientWidth || 900) - 60) / ((H + 1) * 1.15), 24, 64));
+  const px = Math.floor(clampInt(((root.clientWidth || 900) - 60) / ((H + 1) * 1.15), 24, 64));
   const box = longNode("div", undefined, { display: "grid", gridTemplateColumns: `auto repeat(${H + 1}, ${px}px)`, gap: "4px",
     alignItems: "center", justifyContent: "start", font: `${H > 16 ? 10 : 12}px sans-serif` });
   box.append(longNode("span"));
@@ -644,7 +432,7 @@ export async function mountLong(root, data) {
     for (let h = 0; h <= H; h++) {
       const c = longNode("canvas", undefined, { width: `${px}px`, height: `${px}px`, display: "block", imageRendering: "pixelated", cursor: "pointer" });
       const t = dec.thumb[l][h];
-      longPaint(c, longShrink(t, px * (globalThis.devicePixelRatio || 1)), longRanges(t).main);
+      paintTile(c, shrink(t, px * (globalThis.devicePixelRatio || 1)), ranges(t).main);
       Object.assign(c.dataset, { layer: String(l), head: String(h) });
       const embedded = l === data.layer && h === data.headIndex;
       c.title = `layer ${l + 1} · ${headName(h)}${embedded ? " (all embedded zoom levels)" : " (overview only)"}: click to open`;
@@ -672,7 +460,7 @@ export async function mountLong(root, data) {
     layerSel.s.value = String(st.l); headSel.s.value = String(st.h);
     thumbs.forEach((r, i) => r.forEach((c, j) => {
       const current = i === st.l && j === st.h, embedded = i === data.layer && j === data.headIndex;
-      c.style.outline = current ? `3px solid ${LONG_ORANGE}` : embedded ? `3px solid ${LONG_BLUE}` : "1px solid rgba(128,128,128,.35)";
+      c.style.outline = current ? `3px solid ${ORANGE}` : embedded ? `3px solid ${LONG_BLUE}` : "1px solid rgba(128,128,128,.35)";
       c.style.boxShadow = current && embedded ? `0 0 0 6px ${LONG_BLUE}` : "none";
     }));
     panelNote.textContent = embedded ? "" : `The passages matrix and the distance profile are those of ${sel0}, the head this figure `
