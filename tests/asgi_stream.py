@@ -42,3 +42,27 @@ async def read_then_disconnect(app, path: str, body: dict, enough: Callable[[lis
 
     await asyncio.wait_for(app(scope, receive, send), timeout=60)
     return lines
+
+
+def read_then_disconnect_sync(app, path: str, body: dict, enough: Callable[[list[dict]], bool],
+                              spec: str = "2.4") -> list[dict]:
+    """:func:`read_then_disconnect` on an event loop of its own thread (after a browser test, Playwright's
+    sync API keeps a loop running on the main thread, where ``asyncio.run`` refuses to start)."""
+    import threading
+
+    out: dict = {}
+
+    def work():
+        try:
+            out["lines"] = asyncio.run(read_then_disconnect(app, path, body, enough, spec))
+        except BaseException as exc:  # noqa: BLE001  (re-raised on the test's thread)
+            out["error"] = exc
+
+    t = threading.Thread(target=work, name="asgi-stream")
+    t.start()
+    t.join(timeout=90)
+    if "error" in out:
+        raise out["error"]
+    if "lines" not in out:
+        raise TimeoutError(f"{path}: the stream did not end within 90 s")
+    return out["lines"]

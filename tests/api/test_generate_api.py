@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import threading
@@ -12,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.asgi_stream import read_then_disconnect
+from tests.asgi_stream import read_then_disconnect_sync
 
 pytestmark = pytest.mark.slow
 
@@ -231,8 +230,8 @@ def test_a_disconnected_client_stops_the_generation(client, smollm2, monkeypatch
 
     monkeypatch.setattr(route, "generate", counting)
     body = {"model": "smollm2", "text": "Once upon a time", "max_new_tokens": 64}
-    lines = asyncio.run(read_then_disconnect(client.app, "/api/generate/stream", body,
-                                             lambda got: sum(x["event"] == "step" for x in got) >= 2, spec=spec))
+    lines = read_then_disconnect_sync(client.app, "/api/generate/stream", body,
+                                      lambda got: sum(x["event"] == "step" for x in got) >= 2, spec=spec)
     received = sum(x["event"] == "step" for x in lines)
     assert received >= 2 and not any(x["event"] == "done" for x in lines)
     assert len(produced) <= received + 1, produced  # at most the step in flight when the client left

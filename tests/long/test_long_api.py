@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 import time
@@ -13,7 +12,7 @@ import torch
 
 from attnscope.encode import unpack_binary
 from attnscope.inspection.longctx import zoom_levels
-from tests.asgi_stream import read_then_disconnect
+from tests.asgi_stream import read_then_disconnect_sync
 from tests.long.long_fixtures import passages_text, tiny_long
 
 
@@ -187,7 +186,7 @@ def test_the_stream_stops_when_the_client_disconnects(client, header, monkeypatc
     cache = client.app.state.long_cache
     before = len(cache)
     body = {"model": "long-llama", "text": passages_text(3)}
-    lines = asyncio.run(read_then_disconnect(client.app, "/api/long/stream", body, lambda got: len(got) >= 1))
+    lines = read_then_disconnect_sync(client.app, "/api/long/stream", body, lambda got: len(got) >= 1)
     assert lines == [{"progress": {"layer": 1, "layers": 2}}]
     time.sleep(1.2)
     assert len(done) == 1, done  # the second layer never completed
