@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, RootModel, create_model
 from tests.inspect import family_fixtures as ff
 
 #: JSON routes whose response models belong to other work (they are checked once they declare one)
-ELSEWHERE = {("post", "/api/block-steps")}
+ELSEWHERE: set = set()
 ELSEWHERE_PREFIXES = ("/api/long",)
 FR = "je suis étudiant"
 EN = "The cat sat on the mat."
@@ -111,6 +111,10 @@ CALLS = [
     ("/healthz", "get", "/healthz", {}),
     ("/api/models", "get", "/api/models", {}),
     ("/api/attention", "post", "/api/attention", {"json": {"model": "minilm", "text": EN, "layer": 0}}),
+    ("/api/block-steps", "post", "/api/block-steps", {"json": {"model": "minilm", "text": EN, "layer": 1, "query": 2}}),
+    ("/api/block-steps", "post", "/api/block-steps", {"json": {"model": "smollm2", "text": EN, "layer": 0, "query": 2}}),
+    ("/api/block-steps", "post", "/api/block-steps",
+     {"json": {"model": "textbook", "text": FR, "layer": 0, "query": 1}}),
     ("/api/attention", "post", "/api/attention", {"json": {"model": "minilm", "text": EN, "format": "f16"}}),
     ("/api/attention", "post", "/api/attention", {"json": {"model": "smollm2", "text": EN, "layer": 1, "format": "u8"}}),
     ("/api/attention", "post", "/api/attention",
@@ -177,6 +181,9 @@ CALLS = [
 TINY_CALLS = [
     ("/api/models", "get", "/api/models", {}),
     ("/api/seq2seq", "post", "/api/seq2seq", {"json": {"model": "tiny-t5", "text": EN, "max_new_tokens": 3}}),
+    ("/api/block-steps", "post", "/api/block-steps", {"json": {"model": "tiny-t5", "text": EN, "layer": 1, "query": 2}}),
+    ("/api/block-steps", "post", "/api/block-steps",
+     {"json": {"model": "tiny-gpt2", "text": EN, "layer": 1, "query": 2}}),
     ("/api/translate", "post", "/api/translate", {"json": {"model": "tiny-t5", "text": EN}}),
     ("/api/ablate", "post", "/api/ablate", {"json": {"model": "tiny-t5", "text": EN, "heads": [[1, 1]]}}),
     ("/api/steps", "post", "/api/steps",

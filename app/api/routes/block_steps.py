@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from attnscope_server.api.deps import RegistryDep, SettingsDep, checked_text
 from attnscope_server.api.routes.steps import sig
-from attnscope_server.api.schemas import Block
+from attnscope_server.api.schemas import Answer, Block
 from attnscope.inspection.block_steps import Norm, block_steps, norm_axes
 
 router = APIRouter(prefix="/api", tags=["steps"])
@@ -34,7 +34,81 @@ def _norm(n: Norm | None) -> dict | None:
             "output": sig(n.output), "path": n.path, "module": n.module, "scale_offset": n.scale_offset}
 
 
-@router.post("/block-steps", summary="After W_O: x + out, Add & Norm and the feed-forward layer for one token.")
+Vector = list[float]
+
+
+class BlockNorm(Answer):
+    """One normalisation of one vector, with the model's own γ (and β)."""
+
+    kind: str = Field(description="layernorm | rmsnorm")
+    input: Vector
+    mean: float | None = Field(description="μ (LayerNorm only)")
+    std: float = Field(description="σ = √(var + eps) (LayerNorm) or the rms = √(mean(v²) + eps) (RMSNorm)")
+    eps: float
+    normalized: Vector
+    gamma: Vector
+    beta: Vector | None
+    output: Vector
+    path: str = Field(description="the norm module's path in the layer")
+    module: str = Field(description="its class name")
+    scale_offset: float = Field(description="Gemma's norms scale by 1 + γ (offset 1), the others by γ (0)")
+
+
+class NormAxes(Answer):
+    """Batch norm vs layer norm of the layer's x + out (tokens × the first features), without γ and β."""
+
+    input: list[Vector]
+    layer_norm: list[Vector]
+    layer_mean: Vector
+    layer_std: Vector
+    batch_norm: list[Vector]
+    batch_mean: Vector
+    batch_std: Vector
+    eps: float
+
+
+class BlockStepsResponse(Answer):
+    """One token through the rest of one layer after W_O, every number the model's own."""
+
+    model: str
+    text: str
+    layer: int
+    query: int
+    family: str
+    placement: str = Field(description="pre | post")
+    activation: str
+    d_model: int
+    d_ff: int
+    ffn_shapes: dict[str, list[int]] = Field(description="each feed-forward matrix as the lecture writes it (x @ W)")
+    x: Vector
+    attn_in: BlockNorm | None = Field(description="pre-norm: the attention's input norm")
+    out: Vector
+    residual: Vector
+    norm1: BlockNorm
+    ffn_pre: Vector
+    ffn_up: Vector | None = Field(description="gated feed-forwards: x @ W_up")
+    ffn_act: Vector
+    ffn_out: Vector
+    residual2: Vector
+    norm2: BlockNorm | None
+    block_out: Vector
+    model_out: Vector = Field(description="the model's own output of the layer")
+    max_diff: float
+    norm_axes: NormAxes | None
+    act: str
+    act_name: str
+    gated: bool
+    parallel: bool = Field(description="GPT-NeoX: x + attn(ln1(x)) + mlp(ln2(x))")
+    attn_out_norm: BlockNorm | None = Field(description="Gemma 2: the norm of the attention's output")
+    ffn_out_norm: BlockNorm | None = Field(description="Gemma 2: the norm of the feed-forward's output")
+    ffn_modules: dict[str, str]
+    ffn_bias: dict[str, bool]
+    layers: int
+    tokens: int
+
+
+@router.post("/block-steps", summary="After W_O: x + out, Add & Norm and the feed-forward layer for one token.",
+             response_model=None, responses={200: {"model": BlockStepsResponse}})
 def block_steps_route(req: BlockStepsRequest, registry: RegistryDep, settings: SettingsDep) -> dict:
     """After W_O: x + out, Add & Norm and the feed-forward layer for one token, from the model's own weights.
 
