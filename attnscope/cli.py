@@ -64,47 +64,6 @@ def _trace(args: argparse.Namespace) -> int:
     return 0
 
 
-def _atlas(args: argparse.Namespace) -> int:
-    from attnscope.inspection.atlas import head_atlas, load_local, parse_tasks
-
-    try:
-        tasks = parse_tasks(args.tasks)
-        for name, value, (lo, hi) in (("--prompts", args.prompts, (1, 1000)), ("--length", args.length, (2, 512))):
-            if not lo <= value <= hi:
-                raise ValueError(f"{name} must be from {lo} to {hi}, not {value}")
-    except ValueError as exc:
-        print(f"attnscope atlas: {exc}", file=sys.stderr)
-        return 2
-
-    def progress(done: int, total: int) -> None:
-        sys.stderr.write(f"\rattnscope atlas: prompt {done}/{total}")
-        if done == total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-
-    try:
-        if os.path.isdir(args.model):
-            adapter = load_local(args.model)
-        else:
-            from attnscope.inspection.registry import shared_registry
-
-            adapter = shared_registry().get(args.model)
-        atlas = head_atlas(adapter, tasks, prompts=args.prompts, length=args.length, seed=args.seed,
-                           progress=progress)
-    except (ValueError, LookupError, RuntimeError, OSError) as exc:
-        print(f"attnscope atlas: {exc}", file=sys.stderr)
-        return 2
-    data = atlas.to_json()
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as f:
-            json.dump(data, f)
-        print(f"attnscope atlas: {len(data['heads'])} heads -> {args.out}", file=sys.stderr)
-    else:
-        json.dump(data, sys.stdout)
-        sys.stdout.write("\n")
-    return 0
-
-
 def _train(args: argparse.Namespace) -> int:
     from attnscope.builtin import train
 
@@ -132,15 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--format", choices=["json", "f16"], default="json")
     t.add_argument("--json", action="store_true", help="print the /api/attention JSON")
     t.set_defaults(fn=_trace)
-    a = sub.add_parser("atlas", help="score every head (previous, induction, duplicate, sink...) over random prompts")
-    a.add_argument("model", help="a configured model id or a local transformers model folder")
-    a.add_argument("--tasks", default="previous,induction,duplicate,sink",
-                   help="comma-separated: previous, induction, duplicate, sink, entropy, distance")
-    a.add_argument("--prompts", type=int, default=20, help="number of random prompts (1-1000)")
-    a.add_argument("--length", type=int, default=16, help="length of one copy of a prompt (2-512)")
-    a.add_argument("--seed", type=int, default=0)
-    a.add_argument("--out", default=None, metavar="FILE.json", help="write the JSON here (default stdout)")
-    a.set_defaults(fn=_atlas)
+    from attnscope.inspection.atlas.command import add_parser as add_atlas
+
+    add_atlas(sub)
     tr = sub.add_parser("train-builtin", help="retrain the textbook model (into models/textbook/ of a checkout)")
     tr.add_argument("rest", nargs=argparse.REMAINDER)
     tr.set_defaults(fn=_train)

@@ -35,28 +35,66 @@ def direct_scores(model, ids: list[int], n: int, off: int) -> dict[str, np.ndarr
     return res
 
 
+SCORED = tuple(t for t in TASKS if t != "retrieval")
+
+
 @pytest.mark.parametrize("family", ["llama", "bert", "gpt2"])
 def test_scores_match_direct_computation(family):
     adapter = tiny(family)
-    atlas = head_atlas(adapter, TASKS, prompts=3, length=5, seed=7)
+    atlas = head_atlas(adapter, SCORED, prompts=3, length=5, seed=7)
     off = 1 if atlas.bos is not None else 0
-    assert all(len(ids) == off + 10 for ids in atlas.inputs)
+    assert atlas.tasks == SCORED
+    repeat, text = atlas.inputs["induction"], atlas.inputs["entropy"]
+    assert all(len(ids) == off + 10 for ids in repeat) and all(len(ids) == off + 10 for ids in text)
+    assert all(atlas.inputs[t] == repeat for t in ("previous", "duplicate", "sink"))
+    assert atlas.inputs["previous_text"] == text and text != repeat
     model, _ = build(family)  # the same weights (same seed), eager, outside the capture path
-    direct = [direct_scores(model, ids, 5, off) for ids in atlas.inputs]
-    for task in TASKS:
-        want = np.mean([d[task] for d in direct], axis=0)
+    direct = {"repeat": [direct_scores(model, ids, 5, off) for ids in repeat],
+              "text": [direct_scores(model, ids, 5, off) for ids in text]}
+    for task in SCORED:
+        group, key = ("text", task.replace("_text", "")) if task in ("previous_text", "entropy", "distance") \
+            else ("repeat", task)
+        d_all = direct[group]
+        want = np.mean([d[key] for d in d_all], axis=0)
         np.testing.assert_allclose(atlas.scores[task], want, atol=1e-6, rtol=0)
-        for p, d in enumerate(direct):
-            np.testing.assert_allclose(atlas.per_prompt[task][p], d[task], atol=1e-6, rtol=0)
+        for p, d in enumerate(d_all):
+            np.testing.assert_allclose(atlas.per_prompt[task][p], d[key], atol=1e-6, rtol=0)
     data = json.loads(json.dumps(atlas.to_json()))
     assert data["model"] == adapter.info.id and data["prompts"] == 3 and data["length"] == 5
     assert len(data["heads"]) == adapter.info.layers * adapter.info.heads
-    assert data["inputs"]["induction"] == atlas.inputs
+    assert data["layers"] == adapter.info.layers and data["heads_per_layer"] == adapter.info.heads
+    assert data["inputs"]["induction"] == repeat and data["inputs"]["distance"] == text
+    assert data["texts"]["entropy"] == [adapter.tokenizer.decode(ids) for ids in text]
     top = data["examples"]["previous"]
     assert len(top) == 5 and top == sorted(top, key=lambda e: -e["score"])
     e = top[0]
-    assert e["score"] == pytest.approx(direct[e["prompt_index"]]["previous"][e["layer"], e["head"]], abs=1e-6)
+    assert e["score"] == pytest.approx(direct["repeat"][e["prompt_index"]]["previous"][e["layer"], e["head"]],
+                                       abs=1e-6)
     assert e["score"] == pytest.approx(float(atlas.per_prompt["previous"].max()))
+
+
+def test_natural_text_comes_from_the_corpus(tmp_path):
+    from attnscope.inspection.atlas import read_corpus
+
+    adapter = tiny("llama")
+    corpus = ["the quick brown fox jumps over the lazy dog " * 4, "a second passage of plain words " * 4]
+    atlas = head_atlas(adapter, "entropy", prompts=2, length=4, seed=3, corpus=corpus)
+    joined = adapter.tokenizer("\n\n".join(corpus), add_special_tokens=False)["input_ids"]
+    for ids in atlas.inputs["entropy"]:
+        body = ids[1:]  # after the BOS
+        assert any(joined[i:i + len(body)] == body for i in range(len(joined)))
+    assert set(atlas.inputs) == {"entropy"}  # no random prompts were run for a text-only task
+    txt, jsonl = tmp_path / "c.txt", tmp_path / "c.jsonl"
+    txt.write_text(corpus[0] + "\n\n" + corpus[1])
+    jsonl.write_text(json.dumps({"text": corpus[0]}) + "\n" + json.dumps(corpus[1]) + "\n")
+    assert read_corpus(txt) == [c.strip() for c in corpus] == read_corpus(jsonl)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"title": 3}\n')
+    with pytest.raises(ValueError, match="line 1"):
+        read_corpus(bad)
+    with pytest.raises(ValueError, match="no text"):
+        (tmp_path / "empty.txt").write_text("\n\n")
+        read_corpus(tmp_path / "empty.txt")
 
 
 def test_inputs_exclude_special_ids_and_repeat():
@@ -73,7 +111,7 @@ def test_same_seed_same_inputs_and_scores():
     a = head_atlas(adapter, "previous,induction,sink", prompts=3, length=4, seed=11)
     b = head_atlas(adapter, ["sink", "induction", "previous"], prompts=3, length=4, seed=11)
     c = head_atlas(adapter, "previous,induction,sink", prompts=3, length=4, seed=12)
-    assert a.inputs == b.inputs and a.tasks == b.tasks == ("previous", "induction", "sink")
+    assert a.inputs == b.inputs and a.tasks == b.tasks == ("previous", "previous_text", "induction", "sink")
     assert a.to_json() == b.to_json()
     assert a.inputs != c.inputs
 
@@ -152,11 +190,11 @@ def test_cli_on_saved_model(tmp_path):
         r = run_cli(str(folder), "--tasks", "previous,induction,duplicate,sink", "--prompts", "3", "--length", "4",
                     "--seed", "5", "--out", str(tmp_path / name))
         assert r.returncode == 0, r.stderr
-        assert "prompt 3/3" in r.stderr
+        assert "prompt 6/6" in r.stderr and "[" + "#" * 30 + "]" in r.stderr  # 3 random + 3 natural-text prompts
         outs.append(json.loads((tmp_path / name).read_text()))
     a, b = outs
     assert a["inputs"] == b["inputs"] and a["heads"] == b["heads"]
-    assert a["tasks"] == ["previous", "induction", "duplicate", "sink"] and len(a["heads"]) == 2 * 4
+    assert a["tasks"] == ["previous", "previous_text", "induction", "duplicate", "sink"] and len(a["heads"]) == 2 * 4
     assert len(a["inputs"]["previous"]) == 3 and all(len(ids) == 9 for ids in a["inputs"]["previous"])
     direct = [direct_scores(model, ids, 4, 1) for ids in a["inputs"]["previous"]]
     for h in a["heads"]:
