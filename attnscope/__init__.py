@@ -8,6 +8,8 @@
 >>> t.to_dataframe().columns[:5].tolist()
 ['layer', 'head', 'query', 'key', 'weight']
 >>> t.save_html("attention.html")      # one file, opens offline in any browser
+>>> df = attnscope.atlas(model, tokenizer, tasks="previous,induction")  # layer, head, task, score
+>>> df.show()                           # the layer x head grid of every head's score
 
 bertviz users switch with one line: ``from attnscope import head_view, model_view``.
 The names in ``__all__`` are the stable public API; ``app`` is the server's package.
@@ -16,12 +18,13 @@ The names in ``__all__`` are the stable public API; ``app`` is the server's pack
 from __future__ import annotations
 
 from attnscope.inspection.trace import AttentionBlock, Tokens
+from attnscope._atlas import atlas
 from attnscope._bertviz import head_view, model_view
 from attnscope._html import VIEWS, View
 from attnscope._trace import Trace, trace
 
-__all__ = ["show", "trace", "head_view", "model_view", "Trace", "View", "VIEWS", "example_model", "AttentionBlock",
-           "Tokens"]
+__all__ = ["show", "trace", "atlas", "head_view", "model_view", "Trace", "View", "VIEWS", "example_model",
+           "AttentionBlock", "Tokens"]
 
 
 def _display(view: View):
