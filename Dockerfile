@@ -39,6 +39,6 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
   CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status == 200 else 1)"
 
-# --ws-max-size: a live-class message is at most 8 kB; a socket sending more than 64 kB is closed (1009)
+# --ws-max-size: a live-class message is at most 8 kB (a teacher's grid question up to 32 kB); a socket sending more than 64 kB is closed (1009)
 # before the frame is read into memory
 CMD ["uvicorn", "attnscope_server.main:app", "--host", "0.0.0.0", "--port", "8000", "--ws-max-size", "65536"]

@@ -1,7 +1,9 @@
 // Live class: the teacher starts a class, students join by code/URL/QR and follow the teacher's view
-// (the URL state) over one WebSocket, answer "where does this token look?", and see the reveal.
+// (the URL state) over one WebSocket, answer "where does this token look?" (or, in the Atlas view, "which
+// head is it?": classroom_grid.js), and see the reveal.
 // A host only: the views render as they always do; this module moves URL state over the wire.
 import { api } from "./api.js";
+import { atlasQuestion, gridFigure, isGrid, legend, markOpen, revealText, studentGrid } from "./classroom_grid.js";
 import * as state from "./state.js";
 
 const T_KEY = "attnscope.class.teacher";
@@ -122,27 +124,42 @@ async function teach(session) {
       el("p", { class: "cl-code-line" }, "Join code ", el("strong", { id: "class-code", class: "cl-code", text: session.code })),
       el("p", { class: "cl-url" }, el("span", { id: "class-url", text: session.join_url })),
       el("p", {}, members, " joined · ", status))),
-    el("div", { class: "cl-controls" }, el("label", {}, "Query token ", select), ask, reveal, reset, end),
+    el("div", { class: "cl-controls" }, el("label", { id: "class-query-label" }, "Query token ", select), ask, reveal, reset, end),
     answered, hist, note,
   );
   let question = null;
   let seq = -1;
   let row = null; // the model's weights for the asked row
   let sent = "";
+  let fig = null; // a grid question's figure; its scores for the reveal, kept at the ask
+  let scores = null;
   const sock = connect(session.code, { type: "hello", role: "teacher", token: session.token, sid: randomId() }, (m) => {
     if (m.type === "members") members.textContent = String(m.count);
-    else if (m.type === "ask") { question = m; seq = -1; note.textContent = ""; }
-    else if (m.type === "tally" && question) {
+    else if (m.type === "ask") {
+      question = m; seq = -1; note.textContent = "";
+      markOpen(isGrid(m));
+      fig = isGrid(m) ? gridFigure(m, { id: "class-teacher-grid", maxHeight: 640 }) : null;
+      if (fig) hist.replaceChildren(fig.el);
+    } else if (m.type === "tally" && question) {
       if (m.seq !== 0 && m.seq < seq) return; // tallies from other replicas may arrive out of order
       seq = m.seq >= 2 ** 62 ? -1 : m.seq;
-      answered.textContent = `${m.answered} answered: where does “${question.query_token}” look?`;
-      renderBars(hist, question.tokens, m.counts, m.type === "tally" && hist.dataset.revealed ? row : null);
+      answered.textContent = `${m.answered} answered: ${fig ? question.title : `where does “${question.query_token}” look?`}`;
+      if (fig) fig.set({ counts: m.counts });
+      else renderBars(hist, question.tokens, m.counts, m.type === "tally" && hist.dataset.revealed ? row : null);
       hist.dataset.counts = JSON.stringify(m.counts);
+    } else if (m.type === "reveal" && question && fig) {
+      markOpen(false);
+      fig.set({ weights: m.weights, counts: m.counts, top: m.top });
+      if (!hist.querySelector(".cl-grid-key")) hist.append(legend(false));
+      note.textContent = revealText(question, m);
     } else if (m.type === "reveal" && question) {
       hist.dataset.revealed = "1";
       renderBars(hist, question.tokens, JSON.parse(hist.dataset.counts || "[]"), m.weights);
       note.textContent = `The model looks most at “${question.tokens[m.top]}”: ${m.top_count} of ${m.answered} guessed it.`;
-    } else if (m.type === "reset") { question = null; hist.replaceChildren(); answered.textContent = ""; note.textContent = ""; delete hist.dataset.revealed; }
+    } else if (m.type === "reset") {
+      question = null; fig = null; markOpen(false);
+      hist.replaceChildren(); answered.textContent = ""; note.textContent = ""; delete hist.dataset.revealed;
+    }
   }, (s) => { status.textContent = s; if (s === "live") sent = ""; });
 
   let current = null; // /api/attention answer for the view in sight
@@ -159,7 +176,10 @@ async function teach(session) {
     const want = s.query ?? s.q ?? prev;
     if (want !== undefined && want !== "" && Number(want) < current.query_tokens.length) select.value = String(want);
   }
+  const atlas = () => state.get().view === "atlas";
   setInterval(() => { // follow: the URL is the state; send it whenever it changes (and after a reconnect)
+    ask.textContent = atlas() ? "Ask: which head?" : "Ask: where does it look?";
+    document.getElementById("class-query-label").hidden = atlas();
     const key = JSON.stringify(sharedState());
     if (key !== sent && sock.send({ type: "state", state: sharedState(), ts: Date.now() })) {
       sent = key;
@@ -167,6 +187,13 @@ async function teach(session) {
     }
   }, 150);
   ask.addEventListener("click", async () => {
+    if (atlas()) { // the Atlas view's grid in sight: which head is the task's head?
+      const g = atlasQuestion();
+      if (g.error) { note.textContent = g.error; return; }
+      scores = g.values;
+      sock.send(g.ask);
+      return;
+    }
     if (!current) await refreshTokens();
     if (!current) return;
     const q = Number(select.value) || 0;
@@ -178,9 +205,18 @@ async function teach(session) {
     delete hist.dataset.revealed;
     sock.send({ type: "ask", query: q, query_token: current.query_tokens[q], tokens: current.key_tokens.slice(0, 64) });
   });
-  reveal.addEventListener("click", () => { if (row) sock.send({ type: "reveal", weights: row.slice(0, 64).map((x) => Math.min(1, Math.max(0, x))) }); });
+  reveal.addEventListener("click", () => {
+    if (isGrid(question)) { // after a reload the scores come from the grid in sight, if it is the same size
+      const n = question.tokens.length;
+      const w = scores && scores.length === n ? scores : atlasQuestion().values;
+      if (w && w.length === n) sock.send({ type: "reveal", weights: w });
+      else note.textContent = "Show the atlas this question was asked on to reveal it.";
+      return;
+    }
+    if (row) sock.send({ type: "reveal", weights: row.slice(0, 64).map((x) => Math.min(1, Math.max(0, x))) });
+  });
   reset.addEventListener("click", () => sock.send({ type: "reset" }));
-  end.addEventListener("click", () => { sock.stop(); sessionStorage.removeItem(T_KEY); p.remove(); });
+  end.addEventListener("click", () => { sock.stop(); sessionStorage.removeItem(T_KEY); markOpen(false); p.remove(); });
 }
 
 /* ---------------- student ---------------- */
@@ -208,9 +244,19 @@ function learn(code, sid) {
   };
   let question = null;
   let mine = null;
+  let grid = null; // a grid question's tap grid
   const showQuestion = () => {
     if (!question) { qbox.hidden = true; qbox.replaceChildren(); return; }
     qbox.hidden = false;
+    if (isGrid(question)) {
+      grid = studentGrid(question, mine, (i) => {
+        if (question.revealed || !sock.send({ type: "answer", index: i })) return false;
+        mine = i;
+        return true;
+      });
+      qbox.replaceChildren(...grid.nodes);
+      return;
+    }
     const btns = el("div", { class: "cl-tokens" });
     question.tokens.forEach((t, i) => {
       const b = el("button", { type: "button", class: "cl-token", "data-index": String(i), text: t });
@@ -228,12 +274,15 @@ function learn(code, sid) {
   const sock = connect(code, { type: "hello", role: "student", sid }, (m) => {
     if (m.type === "state") { last = m; if (following) apply(m); }
     else if (m.type === "ask") { // a catch-up re-sends the same question: keep this student's pick
-      const same = question && question.query === m.query && JSON.stringify(question.tokens) === JSON.stringify(m.tokens);
+      const key = (q) => JSON.stringify([q.kind, q.query, q.layers, q.heads, q.title, q.tokens]);
+      const same = question && key(question) === key(m);
       question = m;
       if (!same) mine = null;
+      markOpen(isGrid(m));
       showQuestion();
     }
-    else if (m.type === "reset") { question = null; showQuestion(); }
+    else if (m.type === "reset") { question = null; markOpen(false); showQuestion(); }
+    else if (m.type === "reveal" && isGrid(question)) { question.revealed = true; markOpen(false); grid.reveal(m); }
     else if (m.type === "reveal" && question) {
       question.revealed = true;
       const hist = el("div", { id: "class-student-reveal", class: "cl-hist" });

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 import segno
 from fastapi import APIRouter, HTTPException, Path, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import RedirectResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from attnscope_server.api.schemas import Answer as JsonAnswer
 from attnscope_server.classroom.store import ALPHABET, CODE_LEN, BroadcastLost, NotOpen, SessionStore, make_store
@@ -21,11 +21,16 @@ log = logging.getLogger(__name__)
 Code = Annotated[str, Path(pattern=f"^[{ALPHABET}]{{{CODE_LEN}}}$", description="the class's join code")]
 
 MAX_MESSAGE = 8_000  # bytes of one WebSocket message
+#: the teacher's messages may be longer: a grid question's 1,024 cell labels ("L31 H31") and scores
+MAX_TEACHER_MESSAGE = 32_000
+MAX_TOKENS = 64  # a token question: the sentence's first 64 tokens (tap targets on a phone)
+MAX_CELLS = 1024  # a grid question: layers × heads
 FLOOD = (40, 5.0)  # more than 40 messages in 5 s from one connection closes it (code 1008)
 #: live counts go to the teacher only: students see the class's answers at the reveal (and 200 students
 #: joining would otherwise cost 200² messages)
 TEACHER_ONLY = {"members", "tally"}
-STATE_KEYS = {"view", "model", "text", "layer", "head", "step", "query", "block", "target", "t", "i", "q"}
+STATE_KEYS = {"view", "model", "text", "layer", "head", "step", "query", "block", "target", "t", "i", "q",
+              "atlas", "task", "compare"}  # the Atlas view: its job, task and compared job
 
 
 def store_of(app) -> SessionStore:
@@ -54,16 +59,56 @@ class StateMsg(Msg):
     ts: float | None = None
 
 
+#: a question's fields as stored and (re)sent to clients; a grid's task is optional (sent when given)
+ASK_FIELDS = {"token": ("query", "query_token", "tokens"), "grid": ("layers", "heads", "title", "task", "tokens")}
+
+
 class Ask(Msg):
+    """A question. ``token`` (the default): where does token ``query`` look? The answers are ``tokens``
+    (at most 64). ``grid``: which head is it? The answers are the ``layers`` × ``heads`` cells, layer-major,
+    ``tokens`` their labels ("L0 H0", ...), ``title`` the question, ``task`` the atlas task asked about."""
+
     type: Literal["ask"]
-    query: int = Field(ge=0, le=512)
-    query_token: str = Field(max_length=100)
-    tokens: list[Annotated[str, Field(max_length=100)]] = Field(min_length=1, max_length=64)
+    kind: Literal["token", "grid"] = "token"
+    query: int | None = Field(default=None, ge=0, le=512)
+    query_token: str | None = Field(default=None, max_length=100)
+    tokens: list[Annotated[str, Field(max_length=100)]] = Field(min_length=1, max_length=MAX_CELLS)
+    layers: int | None = Field(default=None, ge=1, le=MAX_CELLS)
+    heads: int | None = Field(default=None, ge=1, le=MAX_CELLS)
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    task: str | None = Field(default=None, pattern=r"^[a-z_]{1,40}$")
+
+    @model_validator(mode="after")
+    def _shape(self) -> Ask:
+        if self.kind == "token":
+            if self.query is None or self.query_token is None:
+                raise ValueError("a token question needs query and query_token")
+            if any(x is not None for x in (self.layers, self.heads, self.title, self.task)):
+                raise ValueError("layers, heads, title and task belong to a grid question (kind: grid)")
+            if len(self.tokens) > MAX_TOKENS:
+                raise ValueError(f"a token question offers at most {MAX_TOKENS} tokens, not {len(self.tokens)}")
+        else:
+            if self.layers is None or self.heads is None or self.title is None:
+                raise ValueError("a grid question needs layers, heads and title")
+            if self.query is not None or self.query_token is not None:
+                raise ValueError("query and query_token belong to a token question")
+            if self.layers * self.heads > MAX_CELLS:
+                raise ValueError(f"a grid of {self.layers} × {self.heads} heads is over {MAX_CELLS} cells")
+            if len(self.tokens) != self.layers * self.heads:
+                raise ValueError(f"{len(self.tokens)} labels for a grid of {self.layers} × {self.heads} heads")
+        return self
+
+    def question(self) -> dict[str, Any]:
+        """What is stored and broadcast: the kind and its own fields only."""
+        keep = ASK_FIELDS[self.kind]
+        return {"kind": self.kind, **{k: getattr(self, k) for k in keep if getattr(self, k) is not None}}
 
 
 class Reveal(Msg):
+    """The model's answer: one weight per answer of the open question (a grid's: the task's scores in [0, 1])."""
+
     type: Literal["reveal"]
-    weights: list[Annotated[float, Field(ge=0, le=1)]] = Field(min_length=1, max_length=64)
+    weights: list[Annotated[float, Field(ge=0, le=1)]] = Field(min_length=1, max_length=MAX_CELLS)
 
 
 class Reset(Msg):
@@ -72,7 +117,7 @@ class Reset(Msg):
 
 class Answer(Msg):
     type: Literal["answer"]
-    index: int = Field(ge=0, le=63)
+    index: int = Field(ge=0, lt=MAX_CELLS)  # checked against the open question's size by the store
 
 
 class ClassStarted(JsonAnswer):
@@ -182,7 +227,8 @@ async def _snapshot(store: SessionStore, code: str) -> list[dict]:
         out.append({"type": "state", **s["state"]})
     q = s["question"]
     if q:
-        out.append({"type": "ask", **{k: q[k] for k in ("query", "query_token", "tokens")}})
+        kind = q.get("kind", "token")  # a question stored before kinds existed is a token question
+        out.append({"type": "ask", "kind": kind, **{k: q[k] for k in ASK_FIELDS[kind] if k in q}})
         out.append(_tally(q, s["answers"], 1 << 62))  # a catch-up is the latest by definition
         if q.get("reveal"):
             out.append({"type": "reveal", **q["reveal"]})
@@ -221,6 +267,7 @@ async def _serve(ws: WebSocket, store: SessionStore, code: str) -> None:
         await _close(ws, 4403, "not this class's teacher")
         return
     sid = hello.sid
+    limit = MAX_TEACHER_MESSAGE if teacher else MAX_MESSAGE
     if not teacher:
         await store.publish(code, {"type": "members", "count": await store.join(code, sid)})
 
@@ -259,8 +306,8 @@ async def _serve(ws: WebSocket, store: SessionStore, code: str) -> None:
             if len(times) > FLOOD[0]:
                 await _close(ws, 1008, "too many messages")
                 break
-            if len(raw) > MAX_MESSAGE:
-                await ws.send_json({"type": "error", "detail": f"message over {MAX_MESSAGE} bytes"})
+            if len(raw) > limit:
+                await ws.send_json({"type": "error", "detail": f"message over {limit} bytes"})
                 continue
             try:
                 msg = (TEACHER if teacher else STUDENT).validate_json(raw)
@@ -300,7 +347,7 @@ async def _handle(store: SessionStore, code: str, sid: str, msg: Any) -> None:
         await store.put(code, "state", out)
         await store.publish(code, {"type": "state", **out})
     elif isinstance(msg, Ask):
-        q = msg.model_dump(exclude={"type"})
+        q = msg.question()
         await store.put(code, "question", q, fresh=True)
         await store.publish(code, {"type": "ask", **q})
         await store.publish(code, _tally(q, {}))
@@ -313,7 +360,8 @@ async def _handle(store: SessionStore, code: str, sid: str, msg: Any) -> None:
         if not q:
             raise NotOpen("no open question to reveal: ask first")
         if len(msg.weights) != len(q["tokens"]):
-            raise NotOpen(f"{len(msg.weights)} weights for {len(q['tokens'])} tokens")
+            what = "heads" if q.get("kind") == "grid" else "tokens"
+            raise NotOpen(f"{len(msg.weights)} weights for {len(q['tokens'])} {what}")
         top = max(range(len(msg.weights)), key=msg.weights.__getitem__)
         counts = s["answers"]
         reveal = {"weights": msg.weights, "top": top, "top_count": counts.get(top, 0),
