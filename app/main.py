@@ -42,6 +42,9 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
         if settings.load_at_start:  # in the background: the server answers at once
             app.state.registry.load_all_in_background()
         yield
+        jobs = getattr(app.state, "atlas_jobs", None)  # a running atlas job stops after its current prompt
+        if jobs is not None:
+            jobs.close()
         store = getattr(app.state, "classroom", None)  # live-class sessions: Redis connections, listeners
         if store is not None:
             await store.close()
@@ -64,7 +67,8 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     for router in discover_routers():
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes,
+                       paths={"/api/atlas/upload": settings.atlas_max_upload_bytes})
     app.add_middleware(SecurityHeaders)
     return app
 

@@ -112,6 +112,16 @@ class Settings(BaseSettings):
     class_ttl: float = 3 * 3600
     #: join attempts (code look-ups) one client address may make per minute
     class_joins_per_minute: int = 30
+    #: the most prompts one head-atlas job of the server may score (the CLI's own bound is 1000)
+    atlas_max_prompts: int = Field(default=200, ge=1)
+    #: head-atlas jobs queued or running at once; one more is refused (429) until one finishes
+    atlas_max_jobs: int = Field(default=4, ge=1)
+    #: finished head atlases kept (in memory and as files), oldest out
+    atlas_keep: int = Field(default=32, ge=1)
+    #: where finished head atlases are written, one JSON file each; default ``cache / "atlas"``
+    atlas_dir: Path | None = None
+    #: the largest atlas file POST /api/atlas/upload takes (other requests: max_body_bytes)
+    atlas_max_upload_bytes: int = 32 * 2**20
 
     def all_models(self) -> list[ModelSpec]:
         seen: dict[str, ModelSpec] = {}

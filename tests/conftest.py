@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -14,6 +15,8 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# finished head atlases of every app the tests start (and the live server's) go to a temporary folder
+os.environ.setdefault("ATTNSCOPE_ATLAS_DIR", tempfile.mkdtemp(prefix="attnscope-test-atlas-"))
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"

@@ -42,15 +42,17 @@ class BodyTooLarge(Exception):
 
 
 class BodyLimit:
-    """Rejects request bodies over ``max_bytes`` with 413, before anything parses them."""
+    """Rejects request bodies over ``max_bytes`` (or a path's own limit in ``paths``) with 413, before anything
+    parses them."""
 
-    def __init__(self, app, max_bytes: int) -> None:
+    def __init__(self, app, max_bytes: int, paths: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.paths = paths or {}
 
-    async def _reject(self, send) -> None:
+    async def _reject(self, send, limit: int) -> None:
         body = json.dumps(
-            {"detail": f"request body too large: the limit is {self.max_bytes:,} bytes"}
+            {"detail": f"request body too large: the limit is {limit:,} bytes"}
         ).encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"),
@@ -60,9 +62,10 @@ class BodyLimit:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        limit = self.paths.get(scope.get("path", ""), self.max_bytes)
         for k, v in scope.get("headers", []):
-            if k == b"content-length" and v.isdigit() and int(v) > self.max_bytes:
-                return await self._reject(send)
+            if k == b"content-length" and v.isdigit() and int(v) > limit:
+                return await self._reject(send, limit)
         seen = 0
         started = False
 
@@ -71,7 +74,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > limit:
                     raise BodyTooLarge
             return message
 
@@ -85,4 +88,4 @@ class BodyLimit:
             await self.app(scope, counting_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await self._reject(send)
+                await self._reject(send, limit)

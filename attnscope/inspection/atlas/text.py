@@ -69,7 +69,7 @@ def read_corpus(path: str | Path) -> list[str]:
 
 def corpus_ids(tokenizer, corpus: Sequence[str]) -> list[int]:
     """The corpus's passages, joined by blank lines, as token ids (no special tokens)."""
-    ids = tokenizer("\n\n".join(corpus), add_special_tokens=False)["input_ids"]
+    ids = tokenizer("\n\n".join(corpus), add_special_tokens=False, verbose=False)["input_ids"]
     if len(ids) < 2:
         raise ValueError("the corpus is shorter than two tokens")
     return [int(i) for i in ids]
