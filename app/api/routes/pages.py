@@ -22,6 +22,7 @@ VIEWS = [
     ("embeddings", "Embeddings"),
     ("scale", "Scale"),
     ("long", "Long context"),
+    ("atlas", "Atlas"),
 ]
 
 
