@@ -91,6 +91,15 @@ def _refuse(message: str) -> PydanticCustomError:
     return PydanticCustomError("atlas_file", message)
 
 
+class HeadExample(BaseModel):
+    """One of a head's best prompts for a task."""
+
+    model_config = ConfigDict(extra="allow")
+
+    prompt_index: _Index = Field(description="index into inputs[task]")
+    score: _Score
+
+
 class AtlasData(BaseModel):
     """A head atlas, as ``Atlas.to_json()`` and ``attnscope atlas --out FILE.json`` write it.
 
@@ -113,6 +122,8 @@ class AtlasData(BaseModel):
     layers: int | None = Field(default=None, ge=1, strict=True, description="layers of the grid")
     heads_per_layer: int | None = Field(default=None, ge=1, strict=True, description="heads of the grid per layer")
     texts: dict[str, list[str]] = Field(default_factory=dict, description="task -> each prompt decoded")
+    head_examples: dict[str, list[list[HeadExample]]] = Field(
+        default_factory=dict, description="task -> per head (layer-major) its best prompts, best first")
     needles: list[AtlasNeedle] | None = Field(
         default=None, description="retrieval: each needle prompt's needle token span and copy steps")
 

@@ -25,6 +25,8 @@ from attnscope.inspection.atlas.text import needle_inputs, shipped_corpus, text_
 
 #: how many (layer, head, prompt) examples ``to_json`` keeps per task
 TOP_EXAMPLES = 5
+#: how many prompts ``to_json``'s ``head_examples`` keeps per head and task
+HEAD_EXAMPLES = 3
 GROUPS = {"repeat": REPEAT_TASKS, "text": TEXT_TASKS, "retrieval": RETRIEVAL_TASKS}
 
 
@@ -41,7 +43,8 @@ class Atlas:
             prompt and the generated tokens).
         per_prompt: task -> (prompts, layers, heads) float64 per-prompt scores (``retrieval``: NaN for a
             prompt without a copy step).
-        texts: task -> each prompt decoded. needles: per retrieval prompt, ``{start, end, prompt_tokens,
+        texts: task -> each prompt decoded (``to_json`` adds ``head_examples``: per head, layer-major, its
+            best prompts per task). needles: per retrieval prompt, ``{start, end, prompt_tokens,
             copy_steps}``.
     """
 
@@ -86,6 +89,14 @@ class Atlas:
             out.append({"layer": int(l), "head": int(h), "prompt_index": int(p), "score": float(flat[idx])})
         return out
 
+    def head_top(self, task: str, k: int = HEAD_EXAMPLES) -> list[list[dict]]:
+        """Per head (layer-major), its ``k`` prompts with the highest ``task`` score, best first."""
+        v = np.nan_to_num(self.per_prompt[task], nan=-np.inf)  # (P, L, H)
+        order = np.argsort(-v, axis=0, kind="stable")[:k]  # (k, L, H)
+        return [[{"prompt_index": int(order[r, l, h]), "score": float(v[order[r, l, h], l, h])}
+                 for r in range(order.shape[0]) if np.isfinite(v[order[r, l, h], l, h])]
+                for l in range(self.layers) for h in range(self.heads)]
+
     def to_json(self) -> dict:
         """The atlas as a JSON-ready dict: settings, every head's mean scores, inputs, texts and top examples."""
         means = self.scores
@@ -99,6 +110,7 @@ class Atlas:
             "inputs": {t: [list(ids) for ids in self.inputs[t]] for t in self.tasks},
             "texts": {t: list(self.texts.get(t, [])) for t in self.tasks},
             "examples": {t: self.top(t) for t in self.tasks},
+            "head_examples": {t: self.head_top(t) for t in self.tasks},
         }
         if self.needles:
             out["needles"] = self.needles

@@ -37,7 +37,7 @@ export function normalise(result, job = null) {
     values[t] = v;
   }
   return { job, model: String(result.model ?? "?"), tasks, layers, heads, prompts: result.prompts, length: result.length,
-    seed: result.seed, values, examples: result.examples || {}, inputs: result.inputs || {}, texts: result.texts || null,
+    seed: result.seed, values, examples: result.examples || {}, head_examples: result.head_examples || null, inputs: result.inputs || {}, texts: result.texts || null,
     raw: result };
 }
 

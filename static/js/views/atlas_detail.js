@@ -23,7 +23,8 @@ export function renderDetail(box, { view, task, selected, models, onPick }) {
   out.push(scoreList(view, i, task));
   const src = view.diff ? view.a : view;
   const examples = (src.examples[task] || []);
-  const mine = examples.filter((e) => e.layer === l && e.head === h);
+  const own = src.head_examples?.[task]?.[i];  // this head's best prompts (atlases written since head_examples)
+  const mine = own ? own.map((e) => ({ ...e, layer: l, head: h })) : examples.filter((e) => e.layer === l && e.head === h);
   const best = mine[0]?.prompt_index ?? 0;
   const links = promptLinks(src, task, best, l, h, models);
   const open = el("div", { className: "at-links" });
