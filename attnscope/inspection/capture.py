@@ -19,7 +19,7 @@ through the interface (DeBERTa-v2, the textbook model) keep their own path.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -75,6 +75,8 @@ class Recorder:
     def __init__(self, full: bool = True) -> None:
         self.full = full
         self.calls: list[Call] = []
+        #: ``extra(index, module)``: an additive score mask for the ``index``-th call, or None (knockout)
+        self.extra: Callable[[int, nn.Module], torch.Tensor | None] | None = None
 
     def by_module(self) -> dict[int, list[Call]]:
         """``id(module)`` -> its calls, in order (a module shared by several layers, ALBERT's, calls more than once)."""
@@ -95,7 +97,8 @@ def attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: 
               position_bias: torch.Tensor | None = None, **kwargs) -> tuple[torch.Tensor, torch.Tensor]:
     """Eager attention, as transformers computes it, recording its inputs when a :class:`Recorder` is active.
 
-    ``weights = softmax(cap(q @ k^T * scaling) + bias + mask)`` in float32, cast to q's dtype;
+    ``weights = softmax(cap(q @ k^T * scaling) + bias + mask + extra)`` in float32, cast to q's dtype
+    (``extra``: the active recorder's :attr:`Recorder.extra` mask for this call, if any);
     ``out = weights @ v``.
 
     Args:
@@ -123,6 +126,9 @@ def attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: 
             scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
         else:
             scores = scores + mask
+    extra = rec.extra(len(rec.calls), module) if rec is not None and rec.extra is not None else None
+    if extra is not None:  # a caller's additive mask for this call (-inf: knocked-out edges)
+        scores = scores + extra
     weights = nn.functional.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
     if dropout and module.training:
         weights = nn.functional.dropout(weights, p=dropout, training=True)
