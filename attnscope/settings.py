@@ -110,6 +110,9 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     #: a class session ends after this many idle seconds
     class_ttl: float = 3 * 3600
+    #: origins besides the server's own whose pages may open a teacher's class socket (e.g. behind a proxy
+    #: that rewrites Host): ["https://class.example.org"]
+    class_origins: list[str] = Field(default_factory=list)
     #: join attempts (code look-ups) one client address may make per minute
     class_joins_per_minute: int = 30
     #: the most prompts one head-atlas job of the server may score (the CLI's own bound is 1000)

@@ -8,6 +8,8 @@ import logging
 import time
 from typing import Annotated, Any, Literal
 
+from urllib.parse import urlsplit
+
 import segno
 from fastapi import APIRouter, HTTPException, Path, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import RedirectResponse, Response
@@ -56,7 +58,8 @@ class Hello(Msg):
 class StateMsg(Msg):
     type: Literal["state"]
     state: dict[str, Annotated[str, Field(max_length=2000)]] = Field(max_length=20)
-    ts: float | None = None
+    ts: float | None = Field(default=None, allow_inf_nan=False,
+                             description="the teacher's clock (ms): finite, or students would get invalid JSON")
 
 
 #: a question's fields as stored and (re)sent to clients; a grid's task is optional (sent when given)
@@ -257,12 +260,20 @@ async def _serve(ws: WebSocket, store: SessionStore, code: str) -> None:
         await _close(ws, 4404, "no such class")
         return
     try:
-        raw = await asyncio.wait_for(ws.receive_text(), 10)
+        raw = await asyncio.wait_for(_receive_text(ws), 10)
         hello = HELLO.validate_json(raw[:MAX_MESSAGE])
+    except Unsupported:
+        await _close(ws, 1003, "unsupported data: send JSON in text frames")
+        return
     except (asyncio.TimeoutError, ValidationError, WebSocketDisconnect, RuntimeError):
         await _close(ws, 4400, "the first message must be a valid hello")
         return
     teacher = hello.role == "teacher"
+    if teacher and not origin_allowed(ws):
+        # (a close reason is at most 123 bytes)
+        await _close(ws, 4403, "a page of another site may not teach: open it from this server "
+                               "(or list it in ATTNSCOPE_CLASS_ORIGINS)")
+        return
     if teacher and not (hello.token and await store.is_teacher(code, hello.token)):
         await _close(ws, 4403, "not this class's teacher")
         return
@@ -300,7 +311,11 @@ async def _serve(ws: WebSocket, store: SessionStore, code: str) -> None:
             if teacher or msg["type"] not in TEACHER_ONLY:
                 await ws.send_json(msg)
         while True:
-            raw = await ws.receive_text()
+            try:
+                raw = await _receive_text(ws)
+            except Unsupported:
+                await _close(ws, 1003, "unsupported data: send JSON in text frames")
+                break
             now = time.monotonic()
             times = [t for t in times if now - t < FLOOD[1]] + [now]
             if len(times) > FLOOD[0]:
@@ -324,6 +339,30 @@ async def _serve(ws: WebSocket, store: SessionStore, code: str) -> None:
         fwd.cancel()
         if not teacher:  # shielded: a cancelled handler (server shutting down) still records the leave
             await asyncio.shield(_leave(store, code, sid))
+
+
+class Unsupported(Exception):
+    """A binary frame (or text that is not UTF-8): the class speaks JSON in text frames only."""
+
+
+async def _receive_text(ws: WebSocket) -> str:
+    """The next text frame; :class:`Unsupported` for a binary one, WebSocketDisconnect when the socket closed."""
+    msg = await ws.receive()
+    if msg["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(msg.get("code", 1000))
+    if msg.get("text") is not None:
+        return msg["text"]
+    raise Unsupported
+
+
+def origin_allowed(ws: WebSocket) -> bool:
+    """A browser's socket comes from a page of this server (its Host) or of a configured origin; a client that
+    sends no Origin (not a browser: no other site's page can drive it) is allowed."""
+    origin = ws.headers.get("origin")
+    if origin is None:
+        return True
+    allowed = {o.rstrip("/").lower() for o in ws.app.state.settings.class_origins}
+    return urlsplit(origin).netloc.lower() == ws.headers.get("host", "").lower() or origin.rstrip("/").lower() in allowed
 
 
 async def _leave(store: SessionStore, code: str, sid: str) -> None:
