@@ -9,11 +9,11 @@ import pkgutil
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import StrictUndefined
 
 from attnscope_server.api import errors
+from attnscope_server.api.compress import CompressedStatic
 from attnscope_server.api.middleware import BodyLimit, SecurityHeaders
 import attnscope_server.api.routes as routes_pkg
 from attnscope.settings import Settings, get_settings
@@ -66,7 +66,7 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     errors.install(app)
     for router in discover_routers():
         app.include_router(router)
-    app.mount("/static", StaticFiles(directory=static_dir()), name="static")
+    app.mount("/static", CompressedStatic(directory=static_dir()), name="static")
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes,
                        paths={"/api/atlas/upload": settings.atlas_max_upload_bytes})
     app.add_middleware(SecurityHeaders)
