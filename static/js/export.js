@@ -1,5 +1,5 @@
-// Export any figure: PNG and SVG through Plotly's own (offline) image export, and the data in view
-// as CSV and JSON. Files are named after the model, layer and head.
+// Export any figure: PNG and SVG through Plotly's own (offline) image export, on the theme's background
+// (or transparent, ticked), and the data in view as CSV and JSON. Files are named after the model, layer and head.
 
 function download(name, text, type) {
   const url = URL.createObjectURL(new Blob([text], { type }));
@@ -14,6 +14,39 @@ function save(name, url) {
   document.body.append(a);
   a.click();
   a.remove();
+}
+
+/** The colour a figure is seen on: the first opaque background of it or its ancestors (the theme's panel). */
+export function themeBackground(el) {
+  for (let e = el; e && e.nodeType === 1; e = e.parentElement) {
+    const c = getComputedStyle(e).backgroundColor;
+    if (c && c !== "transparent" && !/^rgba\(.*,\s*0\)$/.test(c)) return c;
+  }
+  return "#ffffff";
+}
+
+/** A canvas figure's PNG on `bg` (opaque), or as it is when `bg` is null. */
+async function onBackground(image, bg) {
+  if (!bg) return image;
+  const img = new Image();
+  img.src = image.url;
+  await img.decode();
+  const c = document.createElement("canvas");
+  c.width = img.naturalWidth;
+  c.height = img.naturalHeight;
+  const g = c.getContext("2d");
+  g.fillStyle = bg;
+  g.fillRect(0, 0, c.width, c.height);
+  g.drawImage(img, 0, 0);
+  return { ...image, url: c.toDataURL("image/png") };
+}
+
+/** A Plotly figure as a PNG or SVG data URL, drawn off screen on `bg` (null: transparent), at its size on screen. */
+function plotImage(figure, format, bg) {
+  const layout = { ...figure.layout };
+  if (bg) layout.paper_bgcolor = bg;
+  return Plotly.toImage({ data: figure.data, layout, config: { staticPlot: true } },
+    { format, width: figure.clientWidth, height: figure.clientHeight, scale: format === "png" ? 2 : 1 });
 }
 
 function svgOf({ url, width, height }) {
@@ -52,15 +85,24 @@ export function exportBar(figure, info) {
     b.addEventListener("click", async () => { const i = await info(); if (i) fn(i); }); // info() may be async
     bar.append(b);
   };
-  // canvas figures (the model view) give `image()` -> {url, width, height}: a PNG, also wrapped in an SVG
-  make("PNG", (i) => (i.image ? save(`${i.name}.png`, i.image().url)
-    : Plotly.downloadImage(figure, { format: "png", filename: i.name, scale: 2,
-      width: figure.clientWidth, height: figure.clientHeight })));
-  make("SVG", (i) => (i.image ? download(`${i.name}.svg`, svgOf(i.image()), "image/svg+xml")
-    : Plotly.downloadImage(figure, { format: "svg", filename: i.name,
-      width: figure.clientWidth, height: figure.clientHeight })));
+  // PNG and SVG are drawn on the theme's background (dark slides keep black labels readable), or on nothing
+  // when "transparent" is ticked. Canvas figures (the model view) give `image()` -> {url, width, height}: a PNG,
+  // also wrapped in an SVG.
+  const clear = document.createElement("input");
+  clear.type = "checkbox";
+  clear.dataset.export = "transparent";
+  const bg = () => (clear.checked ? null : themeBackground(figure));
+  make("PNG", async (i) => save(`${i.name}.png`, i.image ? (await onBackground(i.image(), bg())).url
+    : await plotImage(figure, "png", bg())));
+  make("SVG", async (i) => (i.image ? download(`${i.name}.svg`, svgOf(await onBackground(i.image(), bg())), "image/svg+xml")
+    : save(`${i.name}.svg`, await plotImage(figure, "svg", bg()))));
   make("CSV", (i) => download(`${i.name}.csv`, i.csv, "text/csv"));
   make("JSON", (i) => download(`${i.name}.json`, JSON.stringify(i.json, null, 1), "application/json"));
+  const label = document.createElement("label");
+  label.className = "export-clear";
+  label.title = "PNG and SVG without a background (for slides of your own colour)";
+  label.append(clear, " transparent");
+  bar.append(label);
   figure.after(bar);
   return bar;
 }
