@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, RootModel, create_model
 from tests.inspect import family_fixtures as ff
 
 #: JSON routes whose response models belong to other work (they are checked once they declare one)
-ELSEWHERE: set = set()
+ELSEWHERE: set = {("get", "/api/atlas/{job}")}  # a job id needs a job: tests/api/test_atlas_api.py checks
+# every atlas answer (202, 201, each status, the list) against these same strict twins
 ELSEWHERE_PREFIXES = ("/api/long",)
 FR = "je suis étudiant"
 EN = "The cat sat on the mat."
@@ -129,6 +130,8 @@ CALLS = [
     ("/api/ablate", "post", "/api/ablate", {"json": {"model": "minilm", "text": EN, "heads": [[0, 1]]}}),
     ("/api/ablate", "post", "/api/ablate", {"json": {"model": "smollm2", "text": EN, "heads": [[0, 0]]}}),
     ("/api/ablate", "post", "/api/ablate", {"json": {"model": "textbook", "text": FR, "heads": [[0, 0], [1, 2]]}}),
+    ("/api/norms", "post", "/api/norms", {"json": {"model": "minilm", "text": EN, "layer": 5}}),
+    ("/api/knockout", "post", "/api/knockout", {"json": {"model": "smollm2", "text": EN, "edges": [[0, 4, 1], [1, 5, 0]]}}),
     ("/api/embeddings", "post", "/api/embeddings", {"json": {"model": "minilm", "text": EN}}),
     ("/api/embeddings", "post", "/api/embeddings", {"json": {"model": "smollm2", "text": EN, "format": "f16"}}),
     ("/api/embeddings", "post", "/api/embeddings", {"json": {"model": "textbook", "text": FR}}),
@@ -176,6 +179,12 @@ CALLS = [
                                                              "strategy": "beam", "beam_width": 2}}),
     ("/api/class", "post", "/api/class", {}),
     ("/api/class/{code}", "get", "/api/class/{code}", {}),  # the code of the class started just before
+    ("/api/atlas", "get", "/api/atlas", {}),  # reads the atlas folder, writes nothing (jobs: test_atlas_api.py)
+    ("/api/lens", "post", "/api/lens", {"json": {"model": "smollm2", "text": "The capital of France is", "k": 3}}),
+    ("/api/patch", "post", "/api/patch",
+     {"json": {"model": "smollm2", "clean": "When Mary and John went to the store, John gave a drink to",
+               "corrupt": "When Mary and John went to the store, Mary gave a drink to", "heads": [[23, 3], [0, 0]]}}),
+    ("/api/patch/presets", "get", "/api/patch/presets", {}),
 ]
 #: the same over tiny Hugging Face models: an encoder-decoder (T5) takes the Hugging Face paths
 TINY_CALLS = [
@@ -192,6 +201,7 @@ TINY_CALLS = [
     ("/api/embeddings", "post", "/api/embeddings", {"json": {"model": "tiny-gpt2", "text": EN}}),
     ("/api/positional", "get", "/api/positional", {"params": {"kind": "learned", "model": "tiny-gpt2",
                                                               "positions": 3}}),
+    ("/api/lens", "post", "/api/lens", {"json": {"model": "tiny-t5", "text": EN, "target": "It sat.", "k": 2}}),
 ]
 
 
