@@ -44,23 +44,45 @@ def tokenize(tokenizer, text: str, max_tokens: int | None = None) -> tuple[dict,
     offsets: list[tuple[int, int] | None] = []
     shown: list[str] = []
     unk = getattr(tokenizer, "unk_token", None)
+    prev_span = None
     for piece, sp, (a, b) in zip(pieces, special, offsets_raw):
         is_unk = unk is not None and piece == unk and a != b
         sp = sp and not is_unk  # [UNK] stands for real text: keep its offsets
         offsets.append(None if sp or a == b else (int(a), int(b)))
         # an unknown piece shows the text it replaced, e.g. "[UNK:🙂]"
-        shown.append(f"{unk[:-1]}:{text[a:b]}]" if is_unk and unk.endswith("]") else display_piece(tokenizer, piece, sp))
+        label = f"{unk[:-1]}:{text[a:b]}]" if is_unk and unk.endswith("]") else display_piece(tokenizer, piece, sp)
+        if not sp and a != b and REPLACEMENT in label and REPLACEMENT not in text[a:b]:
+            # a byte-level piece of a character split over several tokens: label it with the character its
+            # offsets cover; the character's later pieces are marked "·" (the raw pieces: /api/tokenize)
+            label = ("·" + text[a:b].strip()) if prev_span == (a, b) else visible(text[a:b])
+        prev_span = (a, b)
+        shown.append(label)
     return dict(enc), Tokens(text=shown, ids=ids, special=special, offsets=offsets)
 
 
+REPLACEMENT = "\ufffd"
+#: whitespace a label would not show: a visible sign each
+WHITESPACE_SIGNS = {" ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍"}
+
+
+def visible(text: str) -> str:
+    """``text`` with a leading or whitespace-only run of spaces, newlines and tabs shown as signs."""
+    if text and not text.strip():
+        return "".join(WHITESPACE_SIGNS.get(c, c) for c in text)
+    return text
+
+
 def display_piece(tokenizer, piece: str, special: bool) -> str:
-    """How a token is labelled on the page: WordPiece keeps ``##``; byte-level BPE is decoded."""
+    """How a token is labelled on the page: WordPiece keeps ``##``; byte-level BPE is decoded; a token of
+    whitespace alone shows as signs (␣ ↵ ⇥)."""
     if special or piece.startswith("##"):
         return piece
     try:
         text = tokenizer.convert_tokens_to_string([piece])
     except Exception:  # noqa: BLE001 - some tokenizers cannot decode single pieces
         return piece
+    if text and not text.strip():  # a space, newline or tab token: a visible sign, not "Ġ" / "Ċ"
+        return visible(text)
     return text if text.strip() or not piece.strip() else piece
 
 
