@@ -1,6 +1,7 @@
 // Entry point: load the models, then mount each view on first visit and show the one the URL names.
 import { api } from "./api.js";
 import * as keys from "./keys.js";
+import * as limits from "./limits.js";
 import * as state from "./state.js";
 
 const mounted = new Map();
@@ -73,4 +74,5 @@ async function main() {
   await show(state.get());
 }
 
+limits.install(); // at once: a paste before the models have loaded is announced too
 main();
