@@ -7,6 +7,8 @@ import { CONFIG, SCALE, downsample, esc, maxOf, meanOf, plotFont, tickLabels, ti
 import { fill, range } from "../ui.js";
 import { sinkNote } from "../sink.js";
 import { showSlides } from "../panels/slides.js";
+import { Measure } from "./attention_norms.js";
+import { KnockoutPanel } from "./knockout_panel.js";
 
 const EXAMPLES = {
   default: [
@@ -33,7 +35,10 @@ export class AttentionView {
     this.data = null; // {res, H, Tq, Tk, head(h), heads: per-head matrices}
     this.painted = 0; // answers drawn so far (a newer one cancels an older one's deferred grid)
     this.pending = null;
+    this.loads = 0;
     modelSelect($("model"), models, (ok) => { this.models = ok; });
+    this.measure = new Measure({ onChange: () => { this.save(); this.load(); }, onFallback: () => this.state.set({ measure: null }) });
+    this.knock = new KnockoutPanel({ context: () => this.knockContext(), values: (i, j) => this.cellValues(i, j) });
     this.bind();
     this.quiz = { on: false, guess: null };
     exportBar($("heatmap"), () => this.exportInfo());
@@ -43,6 +48,7 @@ export class AttentionView {
       { keys: ["ArrowLeft", ","], label: "Previous head", fn: () => this.stepSelect("head", -1) },
       { keys: ["ArrowDown", "]"], label: "Next layer", fn: () => this.stepSelect("layer", 1) },
       { keys: ["ArrowUp", "["], label: "Previous layer", fn: () => this.stepSelect("layer", -1) },
+      { keys: ["n"], label: "Weight, norm, norm through W_O", fn: () => this.measure.cycle() },
       { keys: ["m"], label: "Mean of the layer's heads", fn: () => { $("head").value = "mean"; $("head").dispatchEvent(new Event("change")); } },
       { keys: ["q"], label: "Quiz: predict, then reveal", fn: () => { $("quiz").click(); } },
       { keys: ["s"], label: "Step by step for the first query token", fn: () => this.openSteps(Number($("quiz-query").value) || 0) },
@@ -60,21 +66,35 @@ export class AttentionView {
   /** What the one-head figure shows, for export (CSV, JSON, file names). */
   exportInfo() {
     if (!this.data) return null;
-    const { res } = this.data;
+    const { res, norms } = this.data;
     const hv = $("head").value;
     const z = this.currentMatrix();
     const name = `attnscope_${res.model}_${res.block}_L${res.layer + 1}_${hv === "mean" ? "mean" : `H${Number(hv) + 1}`}`;
     return {
       name,
       csv: matrixCsv(res.query_tokens, res.key_tokens, z),
-      json: { model: res.model, text: res.text, block: res.block, layer: res.layer,
-        head: hv === "mean" ? "mean" : Number(hv), query_tokens: res.query_tokens, key_tokens: res.key_tokens, weights: z },
+      json: { model: res.model, text: res.text, block: res.block, layer: res.layer, head: hv === "mean" ? "mean" : Number(hv),
+        query_tokens: res.query_tokens, key_tokens: res.key_tokens, [norms ? norms.field : "weights"]: z },
     };
   }
 
-  currentMatrix() {
+  /** The matrix drawn: the head's (or the mean's) weights, or its norm shares in a norm mode. */
+  currentMatrix(src = this.data.norms || this.data) {
     const hv = $("head").value;
-    return hv === "mean" ? meanOf(this.data.heads) : this.data.head(Number(hv));
+    return hv === "mean" ? meanOf(src.heads) : src.head(Number(hv));
+  }
+
+  /** The readout's numbers for cell (i, j) of the figure in view; null while the quiz hides them. */
+  cellValues(i, j) {
+    const v = this.shown;
+    if (!v || v.hidden || !v.w[i]) return null;
+    return v.norms ? { weight: v.w[i][j], share: v.z[i][j], label: v.norms.label } : { weight: v.w[i][j] };
+  }
+
+  /** What /api/knockout needs of the answer in view (the decoder input the rows are, for encoder-decoders). */
+  knockContext() {
+    const { res } = this.data;
+    return { model: res.model, text: res.text, block: res.block, target: res.target || undefined };
   }
 
   /** Apply the URL's state to the controls, then draw. */
@@ -85,6 +105,7 @@ export class AttentionView {
     }
     if (s.text !== undefined) $("text").value = s.text;
     $("fit").checked = s.fit === "1";
+    this.measure.value = s.measure;
     if (s.target !== undefined) $("target").value = s.target;
     for (const id of ["block", "layer", "head"]) {
       if (s[id] !== undefined && [...$(id).options].some((o) => o.value === s[id])) $(id).value = s[id];
@@ -97,6 +118,7 @@ export class AttentionView {
     this.state.set({
       view: "attention", model: $("model").value, text: $("text").value, block: $("block-field").hidden ? null : $("block").value,
       layer: $("layer").value, head: $("head").value, target: $("target-field").hidden ? null : $("target").value,
+      measure: this.measure.value === "weight" ? null : this.measure.value,
     }, { push });
   }
 
@@ -113,9 +135,12 @@ export class AttentionView {
       if (hm.dataset.bound) return;
       hm.dataset.bound = "1";
       hm.on("plotly_click", (ev) => {
-        if (this.quiz.on && this.quiz.guess === null) this.guess(ev.points[0].x);
+        if (ev.event?.shiftKey) { this.knock.select(ev.points[0].y, ev.points[0].x); this.knock.block(); }
+        else if (this.quiz.on && this.quiz.guess === null) this.guess(ev.points[0].x);
         else this.openSteps(ev.points[0].y);
       });
+      hm.on("plotly_hover", (ev) => this.knock.hover(ev.points[0].y, ev.points[0].x));
+      hm.on("plotly_unhover", () => this.knock.hover());
     };
     $("fit").addEventListener("change", () => {
       this.state.set({ fit: $("fit").checked ? 1 : null });
@@ -189,6 +214,7 @@ export class AttentionView {
   }
 
   async load() {
+    const seq = ++this.loads;
     const body = this.request();
     const key = JSON.stringify(body);
     setError("");
@@ -208,11 +234,15 @@ export class AttentionView {
       this.layerCache.set(key, res);
       if (this.layerCache.size > 64) this.layerCache.delete(this.layerCache.keys().next().value);
     }
+    let norms = null;
+    if (this.measure.value !== "weight") setStatus("Computing the value norms…", true);
+    try { norms = await this.measure.layer(body); } catch (err) { if (err.name === "AbortError") return; throw err; }
+    if (seq !== this.loads) return; // a newer load replaced this one
     const [H, Tq, Tk] = res.shape;
     const flat = decodeWeights(res);
     const rows = new Array(H);
     this.data = {
-      res, H, Tq, Tk,
+      res, H, Tq, Tk, norms,
       /** one head's matrix, built on first use (at 512 tokens all twelve are 3 M numbers) */
       head: (h) => rows[h] || (rows[h] = matrix(flat, h * Tq * Tk, Tq, Tk)),
       get heads() { return range(H).map((h) => this.head(h)); },
@@ -234,7 +264,7 @@ export class AttentionView {
 
   renderHead() {
     if (!this.data) return;
-    const { res, H, Tq, Tk } = this.data;
+    const { res, H, Tq, Tk, norms } = this.data;
     const hv = $("head").value;
     const mean = hv === "mean";
     const h = mean ? -1 : Number(hv);
@@ -264,12 +294,14 @@ export class AttentionView {
       zmax: $("fit").checked && !hidden ? maxOf(z) || 1 : 1,
       colorbar: { title: { text: "weight" }, thickness: 14 },
     };
+    this.shown = { z, w: norms ? this.currentMatrix(this.data) : z, norms, hidden };
+    if (norms && !hidden) Object.assign(trace, this.measure.trace(this.data.custom, this.shown.w, norms.label));
     const size = Math.max(320, Math.min(760, 28 * Math.max(Tq, Tk) + 160));
     const sx = tickStep(Tk), sy = tickStep(Tq);
     const xt = range(Tk).filter((j) => j % sx === 0), yt = range(Tq).filter((i) => i % sy === 0);
     const fs = plotFont(12).size;
     const layout = {
-      title: { text: `${esc(res.model)} · ${res.block} · layer ${res.layer + 1} · ${mean ? `mean of ${H} heads` : `head ${h + 1}`}`,
+      title: { text: `${esc(res.model)} · ${res.block} · layer ${res.layer + 1} · ${mean ? `mean of ${H} heads` : `head ${h + 1}`}${norms ? ` · ${norms.label}` : ""}`,
         font: { size: 16 }, x: 0, xanchor: "left", y: 0.995, yanchor: "top" },
       xaxis: { tickvals: xt, ticktext: tickLabels(xt.map((j) => k[j]), xt.map((j) => res.key_special[j])), side: "top", tickangle: -45,
         title: { text: "key (attended to)" }, automargin: false },
@@ -293,7 +325,8 @@ export class AttentionView {
     this.bindCellClick();
     // rows of ordinary query tokens (not [CLS] / [SEP], which sink onto themselves by construction)
     const ordinary = z.filter((_, i) => !res.query_special[i] || z.length === 1);
-    sinkNote($("attn-sink-note"), hidden ? [] : (ordinary.length ? ordinary : z), k);
+    sinkNote($("attn-sink-note"), hidden || norms ? [] : (ordinary.length ? ordinary : z), k); // the note is about weights
+    this.knock.setTokens(res, z);
     // the lecture's illustrative "je suis étudiant" row beside the model's own (cross-attention of the model
     // the lectures' numbers are about: /api/models capability "slides", the textbook model)
     const lecture = this.models.find((m) => m.id === res.model)?.capabilities?.slides === true;
@@ -321,7 +354,7 @@ export class AttentionView {
   }
 
   renderGrid() {
-    const { res, heads, H } = this.data;
+    const { res, H } = this.data, heads = (this.data.norms || this.data).heads;
     const cols = H <= 4 ? H : H % 4 === 0 && H > 9 ? 4 : Math.ceil(Math.sqrt(H));
     const rows = Math.ceil(H / cols);
     const traces = heads.map((z, h) => ({

@@ -9,6 +9,7 @@ import {
 import { exportBar, matrixCsv } from "../export.js";
 import * as keys from "../keys.js";
 import { CONFIG, esc, fontColor, plotFont } from "../plot.js";
+import { SinkColumn } from "./attention_norms.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 const msg = messages("hd");
@@ -38,6 +39,7 @@ class HeadsView {
     this.statsSeq = 0;
     this.layerSeq = 0;
     this.target = null;
+    this.sinks = new SinkColumn(); // the table's "sink: weight → norm" column, one /api/norms call per layer
     fillModels($("hd-model"), models);
     fill($("hd-stat"), STATS.map((s) => [s.id, s.label]));
     $("hd-stat").value = "entropy_norm";
@@ -168,6 +170,9 @@ class HeadsView {
       return;
     }
     await this.loadLayer();
+    if (seq === this.statsSeq) {
+      this.sinks.load(this.base(), this.stats.stats.length, () => this.sinks.paint($("hd-table-body"), $("hd-sink-note")));
+    }
   }
 
   async loadLayer() {
@@ -426,7 +431,7 @@ class HeadsView {
   }
 
   renderTable() {
-    const cols = [{ id: "layer", label: "Layer" }, { id: "head", label: "Head" }, { id: "label", label: "Label" }, ...STATS];
+    const cols = [{ id: "layer", label: "Layer" }, { id: "head", label: "Head" }, { id: "label", label: "Label" }, ...STATS, SinkColumn.column];
     const headRow = $("hd-table-head");
     headRow.replaceChildren(...cols.map((c) => {
       const th = document.createElement("th");
@@ -446,7 +451,7 @@ class HeadsView {
       return th;
     }));
     const rows = [];
-    this.stats.stats.forEach((row, l) => row.forEach((s, h) => rows.push({ ...s, layer: l, head: h })));
+    this.stats.stats.forEach((row, l) => row.forEach((s, h) => rows.push({ ...s, layer: l, head: h, sink: this.sinks.value(l, h) })));
     const { key, dir } = this.sort;
     rows.sort((a, b) => {
       const x = a[key], y = b[key];
@@ -465,7 +470,8 @@ class HeadsView {
       open.textContent = `L${r.layer + 1}`;
       open.title = `Open layer ${r.layer + 1}, head ${r.head + 1} in the attention view`;
       open.addEventListener("click", () => this.open(r.layer, r.head));
-      const cells = [open, `H${r.head + 1}`, r.label, ...STATS.map((s) => (r[s.id] === null ? "—" : r[s.id].toFixed(3)))];
+      const cells = [open, `H${r.head + 1}`, r.label, ...STATS.map((s) => (r[s.id] === null ? "—" : r[s.id].toFixed(3))),
+        this.sinks.cell(r.layer, r.head)];
       for (const c of cells) {
         const td = document.createElement("td");
         td.append(c);
