@@ -10,6 +10,12 @@
 >>> t.save_html("attention.html")      # one file, opens offline in any browser
 >>> df = attnscope.atlas(model, tokenizer, tasks="previous,induction")  # layer, head, task, score
 >>> df.show()                           # the layer x head grid of every head's score
+>>> n = attnscope.norms(model, tokenizer, "The animal didn't cross the street because it was tired", layer=5)
+>>> n.norms.shape                      # (heads, query tokens, key tokens): ‖α f(x)‖; also .weights, .norms_with_wo
+>>> n.show(head=11)                    # weight and norm side by side
+>>> attnscope.lens(gpt, gpt_tok, "The capital of France is").show()   # layers x positions, top-1 token
+>>> attnscope.patch(gpt, gpt_tok, "When Mary and John went to the store, John gave a drink to",
+...                 "When Mary and John went to the store, Mary gave a drink to").show()  # 1 = fully restored
 
 bertviz users switch with one line: ``from attnscope import head_view, model_view``.
 The names in ``__all__`` are the stable public API; ``app`` is the server's package.
@@ -20,11 +26,12 @@ from __future__ import annotations
 from attnscope.inspection.trace import AttentionBlock, Tokens
 from attnscope._atlas import atlas
 from attnscope._bertviz import head_view, model_view
+from attnscope._effects import lens, norms, patch
 from attnscope._html import VIEWS, View
 from attnscope._trace import Trace, trace
 
-__all__ = ["show", "trace", "atlas", "head_view", "model_view", "Trace", "View", "VIEWS", "example_model",
-           "AttentionBlock", "Tokens"]
+__all__ = ["show", "trace", "atlas", "norms", "lens", "patch", "head_view", "model_view", "Trace", "View", "VIEWS",
+           "example_model", "AttentionBlock", "Tokens"]
 
 
 def _display(view: View):
