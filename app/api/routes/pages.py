@@ -24,6 +24,8 @@ VIEWS = [
     ("scale", "Scale"),
     ("long", "Long context"),
     ("atlas", "Atlas"),
+    ("lens", "Logit lens"),
+    ("effects", "Effects"),
 ]
 
 
