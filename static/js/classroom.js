@@ -3,7 +3,7 @@
 // head is it?": classroom_grid.js), and see the reveal.
 // A host only: the views render as they always do; this module moves URL state over the wire.
 import { api } from "./api.js";
-import { atlasQuestion, gridFigure, isGrid, legend, markOpen, revealText, studentGrid } from "./classroom_grid.js";
+import { asksGrid, gridFigure, gridQuestion, isGrid, legend, markOpen, revealText, studentGrid } from "./classroom_grid.js";
 import * as state from "./state.js";
 
 const T_KEY = "attnscope.class.teacher";
@@ -150,7 +150,7 @@ async function teach(session) {
     } else if (m.type === "reveal" && question && fig) {
       markOpen(false);
       fig.set({ weights: m.weights, counts: m.counts, top: m.top });
-      if (!hist.querySelector(".cl-grid-key")) hist.append(legend(false));
+      if (!hist.querySelector(".cl-grid-key")) hist.append(legend(false, question));
       note.textContent = revealText(question, m);
     } else if (m.type === "reveal" && question) {
       hist.dataset.revealed = "1";
@@ -176,9 +176,10 @@ async function teach(session) {
     const want = s.query ?? s.q ?? prev;
     if (want !== undefined && want !== "" && Number(want) < current.query_tokens.length) select.value = String(want);
   }
-  const atlas = () => state.get().view === "atlas";
+  const view = () => state.get().view;
+  const atlas = () => asksGrid(view()); // the Atlas or the Effects view: a grid question over its heads
   setInterval(() => { // follow: the URL is the state; send it whenever it changes (and after a reconnect)
-    ask.textContent = atlas() ? "Ask: which head?" : "Ask: where does it look?";
+    ask.textContent = view() === "effects" ? "Ask: which head matters most?" : atlas() ? "Ask: which head?" : "Ask: where does it look?";
     document.getElementById("class-query-label").hidden = atlas();
     const key = JSON.stringify(sharedState());
     if (key !== sent && sock.send({ type: "state", state: sharedState(), ts: Date.now() })) {
@@ -187,8 +188,8 @@ async function teach(session) {
     }
   }, 150);
   ask.addEventListener("click", async () => {
-    if (atlas()) { // the Atlas view's grid in sight: which head is the task's head?
-      const g = atlasQuestion();
+    if (atlas()) { // the grid in sight: which head is the atlas task's head, or which matters most (Effects)?
+      const g = gridQuestion(view());
       if (g.error) { note.textContent = g.error; return; }
       scores = g.values;
       sock.send(g.ask);
@@ -208,9 +209,9 @@ async function teach(session) {
   reveal.addEventListener("click", () => {
     if (isGrid(question)) { // after a reload the scores come from the grid in sight, if it is the same size
       const n = question.tokens.length;
-      const w = scores && scores.length === n ? scores : atlasQuestion().values;
+      const w = scores && scores.length === n ? scores : gridQuestion(view()).values;
       if (w && w.length === n) sock.send({ type: "reveal", weights: w });
-      else note.textContent = "Show the atlas this question was asked on to reveal it.";
+      else note.textContent = "Show the grid this question was asked on to reveal it.";
       return;
     }
     if (row) sock.send({ type: "reveal", weights: row.slice(0, 64).map((x) => Math.min(1, Math.max(0, x))) });

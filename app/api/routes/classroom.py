@@ -32,7 +32,7 @@ FLOOD = (40, 5.0)  # more than 40 messages in 5 s from one connection closes it 
 #: joining would otherwise cost 200² messages)
 TEACHER_ONLY = {"members", "tally"}
 STATE_KEYS = {"view", "model", "text", "layer", "head", "step", "query", "block", "target", "t", "i", "q",
-              "atlas", "task", "compare"}  # the Atlas view: its job, task and compared job
+              "atlas", "task", "compare", "tab"}  # the Atlas view: its job, task and compared job; Effects: its tab
 
 
 def store_of(app) -> SessionStore:
