@@ -27,6 +27,10 @@ import numpy as np
 from attnscope.resources import static_dir
 
 VIEWS = ("attention", "model", "heads", "steps", "long")  # "long": attnscope._long_html.LongView
+# The output's text until its script draws; all that is left of it where scripts do not run (an untrusted notebook)
+PLACEHOLDER = ("AttnScope: drawing the figure. If this text stays, the notebook is not trusted, so its JavaScript "
+               "does not run: Command Palette → Trust Notebook, or `jupyter trust NOTEBOOK.ipynb` in a terminal "
+               "and reopen the notebook.")
 _JS_DIRS = (static_dir() / "js",)
 
 
@@ -108,8 +112,20 @@ def unpack(d: dict) -> np.ndarray:
     return np.frombuffer(raw, dtype="<f4").reshape(d["shape"])
 
 
-def block_payload(name: str, weights: np.ndarray, q_tokens, k_tokens, q_special=None, k_special=None) -> dict:
-    """One block group: weights (layers, heads, Tq, Tk) in [0, 1] and the tokens on each axis."""
+KINDS = ("self", "causal", "cross")  # AttentionBlock.kind: what the caption calls a block group
+
+
+def block_payload(name: str, weights: np.ndarray, q_tokens, k_tokens, q_special=None, k_special=None,
+                  kind: str | None = None, layer_ids=None, head_ids=None) -> dict:
+    """One block group: weights (layers, heads, Tq, Tk) in [0, 1] and the tokens on each axis.
+
+    ``kind`` ("self", "causal" or "cross"; default: "cross" for a group named so, else "self") names the
+    attention in the caption. ``layer_ids`` / ``head_ids``: the model's own indices of the layers and heads
+    kept (bertviz's ``include_layers`` / ``include_heads``), so that labels keep the model's numbering.
+    """
+    kind = kind or ("cross" if name == "cross" else "self")
+    if kind not in KINDS:
+        raise ValueError(f"unknown attention kind {kind!r}; expected one of {', '.join(KINDS)}")
     w = np.asarray(weights, dtype=np.float32)
     if w.ndim != 4:
         raise ValueError(f"{name} attention must be (layers, heads, query, key); got shape {w.shape}")
@@ -117,9 +133,16 @@ def block_payload(name: str, weights: np.ndarray, q_tokens, k_tokens, q_special=
     if len(q_tokens) != Tq or len(k_tokens) != Tk:
         raise ValueError(f"{name} attention is {Tq} x {Tk} tokens but {len(q_tokens)} x {len(k_tokens)} tokens "
                          "were given")
-    return {"name": name, "L": L, "H": H, "Tq": Tq, "Tk": Tk, "q": [str(t) for t in q_tokens],
-            "k": [str(t) for t in k_tokens], "qs": list(q_special or [False] * Tq),
-            "ks": list(k_special or [False] * Tk), "weights": pack(w)}
+    out = {"name": name, "kind": kind, "L": L, "H": H, "Tq": Tq, "Tk": Tk, "q": [str(t) for t in q_tokens],
+           "k": [str(t) for t in k_tokens], "qs": list(q_special or [False] * Tq),
+           "ks": list(k_special or [False] * Tk), "weights": pack(w)}
+    for key, ids, n in (("layerIds", layer_ids, L), ("headIds", head_ids, H)):
+        if ids is not None:
+            ids = [int(i) for i in ids]
+            if len(ids) != n:
+                raise ValueError(f"{name} attention has {n} {key[:-3]}s but {len(ids)} indices were given")
+            out[key] = ids
+    return out
 
 
 def blocks_from_trace(core) -> list[dict]:
@@ -127,7 +150,8 @@ def blocks_from_trace(core) -> list[dict]:
     out = []
     for group in core.blocks:
         qt, kt = core.query_key_tokens(group)
-        out.append(block_payload(group, core.weights(group), qt.text, kt.text, qt.special, kt.special))
+        out.append(block_payload(group, core.weights(group), qt.text, kt.text, qt.special, kt.special,
+                                 kind=core.blocks[group][0].kind))
     return out
 
 
@@ -165,27 +189,35 @@ class View:
         if not 0 <= self.head < first["H"]:
             raise ValueError(f"head {self.head} is out of range: the model has heads 0 to {first['H'] - 1}")
 
-    def data(self) -> dict:
+    @property
+    def data(self) -> str:
+        """The output's HTML, as ``IPython.display.HTML.data`` holds it (bertviz's ``html_action="return"`` recipe:
+        ``open("view.html", "w").write(view.data)``). Each read renders afresh, with its own element id."""
+        return self.html()
+
+    def payload(self) -> dict:
+        """What the output embeds as JSON for ``mountNotebook`` (static/js/notebook.js)."""
         return {"view": self.view, "title": self.title, "blocks": self.blocks, "block": self.block or "",
                 "layer": self.layer, "head": self.head, "divider": self.divider, "steps": self.steps}
 
     def html(self) -> str:
         """The output fragment: a uniquely named div, its data, and the renderer."""
         uid = "attnscope-" + uuid.uuid4().hex[:12]
-        payload = json.dumps(self.data(), separators=(",", ":"))
+        payload = json.dumps(self.payload(), separators=(",", ":"))
         payload = payload.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
         script = (
             "(async () => {\n" + js_source("heatmap.js") + "\n" + js_source("notebook.js") + "\n"
             f"const root = document.getElementById({json.dumps(uid)});\n"
             f"const data = JSON.parse(document.getElementById({json.dumps(uid + '-data')}).textContent);\n"
             "try { await mountNotebook(root, data); }\n"
-            "catch (err) { root.dataset.error = String(err); root.textContent = 'AttnScope could not draw: ' + err; }\n"
+            "catch (err) { root.dataset.error = String(err); root.textContent = 'AttnScope could not draw: ' + err; "
+            "console.error(err); }\n"
             "})();"
         )
         return (
             f'<div id="{uid}" class="attnscope-output" data-view="{html.escape(self.view)}" '
             'style="font:13px/1.4 system-ui,sans-serif;color:inherit;overflow-x:auto">'
-            "AttnScope: loading the figure (needs JavaScript: trust the notebook if nothing appears)</div>\n"
+            f"{html.escape(PLACEHOLDER)}</div>\n"
             f'<script type="application/json" id="{uid}-data">{payload}</script>\n'
             f"<script>{script}</script>\n"
         )

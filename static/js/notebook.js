@@ -34,12 +34,46 @@ function node(tag, text, style = {}) {
   return e;
 }
 
+/** "self", "causal" or "cross" (outputs saved before blocks carried a kind: from the name). */
+const kindOf = (b) => b.kind || { cross: "cross", decoder: "causal" }[b.name] || "self";
+
+/** What a block group is, for the caption: a decoder's attention is causal self-attention. */
+export function kindLabel(b) {
+  const kind = kindOf(b);
+  if (kind === "cross") return "cross-attention (queries: decoder, keys: encoder)";
+  if (kind === "causal") return `${b.name} (causal) self-attention`;
+  return `${b.name} self-attention`;
+}
+
+/** The model's own 0-based index of layer `l` / head `h` of a block (bertviz's include_layers/include_heads). */
+const layerId = (b, l) => (b.layerIds ? b.layerIds[l] : l);
+const headId = (b, h) => (b.headIds ? b.headIds[h] : h);
+
+/** A thumbnail grid's column titles and tooltips in the model's own head numbers, where only some heads are kept. */
+function relabel(host, b, layerOf) {
+  if (!b.headIds && !b.layerIds) return;
+  const box = host.firstElementChild;
+  for (let h = 0; h < b.H; h++) box.children[1 + h].textContent = `H${headId(b, h) + 1}`;
+  host.querySelectorAll("canvas[data-head]").forEach((c) => {
+    c.title = c.title.replace(/^layer \d+ · head \d+/,
+      `layer ${layerId(b, layerOf(Number(c.dataset.layer))) + 1} · head ${headId(b, Number(c.dataset.head)) + 1}`);
+  });
+}
+
+/**
+ * A labelled select of `options` ([value, text] pairs) calling onChange(value). Each option's DOM value is its
+ * text, as shown: a 0-based value behind a 1-based text ("1" meaning layer 2) let a select driven by value or
+ * text (a script, a test, assistive technology) pick the neighbouring layer. `data-lm-suppress-shortcuts`: keys
+ * pressed in the focused select reach it, not JupyterLab's and Notebook 7's command-mode shortcuts (ArrowDown
+ * selected the cell below and left the layer as it was).
+ */
 function select(label, options, value, onChange) {
   const wrap = node("label", label + " ", { marginRight: "1rem" });
   const s = node("select", undefined, { font: "inherit" });
-  options.forEach(([v, t]) => { const o = node("option", t); o.value = String(v); s.append(o); });
-  s.value = String(value);
-  s.addEventListener("change", () => onChange(s.value));
+  s.dataset.lmSuppressShortcuts = "true";
+  options.forEach(([, t]) => { const o = node("option", t); o.value = t; s.append(o); });
+  s.selectedIndex = Math.max(0, options.findIndex(([v]) => String(v) === String(value)));
+  s.addEventListener("change", () => onChange(options[s.selectedIndex][0]));
   wrap.append(s);
   return { wrap, s };
 }
@@ -65,29 +99,32 @@ export async function mountNotebook(root, data) {
   const big = (host, l, h, size = 560) => {
     const b = B();
     heatmap(host, { flat: b.flat, offset: offset(l, h), rows: b.Tq, cols: b.Tk, q: b.q, k: b.k, qSpecial: b.qs,
-      kSpecial: b.ks, size, colour, divider: st.block === "encoder" ? data.divider : null });
+      kSpecial: b.ks, size, colour, divider: kindOf(b) === "cross" ? null : data.divider });
   };
   const strip = (px) => {
     const b = B();
-    return grid(main, { L: 1, H: b.H, rows: b.Tq, cols: b.Tk, px, colour, cursor: [0, st.head],
-      rowLabel: () => `L${st.layer + 1}`, layer: () => ({ flat: b.flat, offset: (h) => offset(st.layer, h) }),
+    const g = grid(main, { L: 1, H: b.H, rows: b.Tq, cols: b.Tk, px, colour, cursor: [0, st.head],
+      rowLabel: () => `L${layerId(b, st.layer) + 1}`,
+      layer: () => ({ flat: b.flat, offset: (h) => offset(st.layer, h) }),
       onPick: (_, h) => { st.head = h; controls(); draw(); } });
+    relabel(main, b, () => st.layer);
+    return g;
   };
 
   function controls() {
     const b = B();
     const parts = [];
     if (data.blocks.length > 1) {
-      parts.push(select("Attention", data.blocks.map((x) => [x.name, x.name]), st.block, (v) => {
+      parts.push(select("Attention", data.blocks.map((x) => [x.name, kindLabel(x)]), st.block, (v) => {
         st.block = v; st.layer = Math.min(st.layer, B().L - 1); st.head = Math.min(st.head, B().H - 1); controls(); draw();
       }).wrap);
     }
     if (data.view !== "model" && data.view !== "steps") {
-      parts.push(select("Layer", Array.from({ length: b.L }, (_, l) => [l, `${l + 1}`]), st.layer,
+      parts.push(select("Layer", Array.from({ length: b.L }, (_, l) => [l, `${layerId(b, l) + 1}`]), st.layer,
         (v) => { st.layer = Number(v); draw(); }).wrap);
     }
     if (data.view === "attention" || data.view === "steps") {
-      parts.push(select("Head", Array.from({ length: b.H }, (_, h) => [h, `${h + 1}`]), st.head,
+      parts.push(select("Head", Array.from({ length: b.H }, (_, h) => [h, `${headId(b, h) + 1}`]), st.head,
         (v) => { st.head = Number(v); draw(); }).wrap);
     }
     bar.replaceChildren(...parts);
@@ -99,8 +136,9 @@ export async function mountNotebook(root, data) {
     if (data.view === "model") {
       const px = Math.max(24, Math.min(72, Math.floor(760 / b.H)));
       const g = grid(main, { L: b.L, H: b.H, rows: b.Tq, cols: b.Tk, px, colour, cursor: [st.layer, st.head],
-        layer: (l) => ({ flat: b.flat, offset: (h) => offset(l, h) }),
+        rowLabel: (l) => `L${layerId(b, l) + 1}`, layer: (l) => ({ flat: b.flat, offset: (h) => offset(l, h) }),
         onPick: (l, h) => { st.layer = l; st.head = h; g.cursor(l, h); big(detail, l, h); note(); } });
+      relabel(main, b, (l) => l);
       await g.done;
       root.dataset.drawn = main.dataset.drawn;
       big(detail, st.layer, st.head);
@@ -143,7 +181,8 @@ export async function mountNotebook(root, data) {
 
   function note() {
     const b = B();
-    caption.textContent = `${st.block} · layer ${st.layer + 1} · head ${st.head + 1} · ${b.Tq} × ${b.Tk} tokens. `
+    caption.textContent = `${kindLabel(b)} · layer ${layerId(b, st.layer) + 1} · head ${headId(b, st.head) + 1} · `
+      + `${b.Tq} × ${b.Tk} tokens. `
       + "Rows are queries, columns keys; colour is √weight (viridis); hover a cell for its weight"
       + (data.view === "steps" ? "." : "; click a thumbnail to open that head.")
       + " Weights are stored to 1/255.";
