@@ -2,7 +2,7 @@
 import { modelSelect } from "./models.js";
 import { fill, range } from "./ui.js";
 
-import { CONFIG, SCALE, esc, maxOf, meanOf, plotFont, tickLabels, tickStep } from "./plot.js";
+import { CONFIG, SCALE, colorbarTitle, esc, maxOf, meanOf, plotFont, plotTitle, tickLabels, tickStep } from "./plot.js";
 
 export { fill, maxOf, meanOf, range };
 
@@ -94,10 +94,10 @@ export function tokenHeatmap(div, z, q, k, qSpecial, kSpecial, opts = {}) {
     hovertemplate: `%{customdata[0]} → %{customdata[1]}<br>${opts.hoverLabel || "weight"} %{z:.3f}<extra></extra>`,
     colorscale: opts.colorscale || SCALE, zmin: opts.zmin ?? 0, zmax: opts.zmax ?? 1,
     showscale: opts.showscale ?? true,
-    colorbar: { title: { text: opts.colorbarTitle || "weight" }, thickness: 12 },
+    colorbar: { title: colorbarTitle(opts.colorbarTitle || "weight"), thickness: 12 },
   };
   const layout = {
-    title: { text: opts.title || "", font: { size: 15 }, x: 0, xanchor: "left", y: 0.995, yanchor: "top" },
+    title: plotTitle(opts.title || "", 15),
     xaxis: { tickvals: xt, ticktext: tickLabels(xt.map((j) => k[j]), xt.map((j) => kSpecial?.[j])), side: "top",
       tickangle: -45, automargin: true },
     yaxis: { tickvals: yt, ticktext: tickLabels(yt.map((i) => q[i]), yt.map((i) => qSpecial?.[i])),
@@ -122,7 +122,7 @@ export function headGrid(div, z, opts = {}) {
   const trace = {
     type: "heatmap", z, x: range(H), y: range(L), text, xgap: 2, ygap: 2,
     colorscale: opts.colorscale || SCALE, zmin: opts.zmin, zmax: opts.zmax, zmid: opts.zmid,
-    colorbar: { thickness: 12, title: { text: opts.colorbarTitle || "" } },
+    colorbar: { thickness: 12, title: colorbarTitle(opts.colorbarTitle || "") },
     hoverongaps: false,
   };
   trace.customdata = z.map((row, l) => row.map((_, h) => [l + 1, h + 1]));
@@ -132,7 +132,7 @@ export function headGrid(div, z, opts = {}) {
   const shapes = opts.cursor ? [{ type: "rect", xref: "x", yref: "y", x0: opts.cursor[1] - 0.5, x1: opts.cursor[1] + 0.5,
     y0: opts.cursor[0] - 0.5, y1: opts.cursor[0] + 0.5, line: { color: "#f59e0b", width: 3 } }] : [];
   const layout = {
-    title: { text: opts.title || "", font: { size: 15 }, x: 0, xanchor: "left" },
+    title: plotTitle(opts.title || "", 15),
     xaxis: { tickvals: range(H), ticktext: range(H).map((h) => `H${h + 1}`), side: "top", showgrid: false,
       zeroline: false, tickfont: { size: H > 16 ? 9 : 12 } },
     yaxis: { tickvals: range(L), ticktext: range(L).map((l) => `L${l + 1}`), autorange: "reversed",

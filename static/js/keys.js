@@ -1,10 +1,11 @@
 // Keyboard everywhere: views register their keys; `?` lists them, `p` toggles presentation mode.
-import * as state from "./state.js";
+import * as present from "./present.js";
 
 const registry = new Map(); // view -> [{keys, label, fn}]
 const GLOBAL = [
   { keys: ["?"], label: "Show these keys", fn: () => toggleHelp() },
-  { keys: ["p"], label: "Presentation mode on/off (large type, high contrast)", fn: () => togglePresentation() },
+  { keys: ["p"], label: "Presentation mode on/off (large type, high contrast, the figure in sight)", fn: () => togglePresentation() },
+  { keys: ["c"], label: "Presentation mode: show or hide the controls", fn: () => present.toggleControls() },
   { keys: ["Escape"], label: "Close this help", fn: () => toggleHelp(false) },
 ];
 
@@ -22,13 +23,9 @@ export function currentView() {
   return document.querySelector("main > section[data-view]:not([hidden])")?.dataset.view;
 }
 
+/** Presentation mode on/off (static/js/present.js lays the page out again and refits the figures). */
 export function togglePresentation(on) {
-  const next = on ?? !document.body.classList.contains("presenting");
-  document.body.classList.toggle("presenting", next);
-  document.getElementById("present-toggle")?.setAttribute("aria-pressed", String(next));
-  state.set({ present: next ? 1 : null });
-  window.dispatchEvent(new Event("resize")); // Plotly figures re-fit their containers
-  window.dispatchEvent(new CustomEvent("presentation", { detail: next })); // views redraw with larger fonts
+  present.toggle(on);
 }
 
 function toggleHelp(open) {
@@ -54,10 +51,9 @@ function toggleHelp(open) {
 }
 
 export function install() {
-  document.getElementById("present-toggle")?.addEventListener("click", () => togglePresentation());
   document.getElementById("help-toggle")?.addEventListener("click", () => toggleHelp(true));
   document.getElementById("help-close")?.addEventListener("click", () => toggleHelp(false));
-  if (state.get().present === "1") togglePresentation(true);
+  present.install();
   document.addEventListener("keydown", (e) => {
     if (e.ctrlKey || e.metaKey || e.altKey) return;
     if (typing(e.target) && e.key !== "Escape") return;

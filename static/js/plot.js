@@ -63,10 +63,43 @@ export const CONFIG = {
   toImageButtonOptions: { format: "png", scale: 2 },
 };
 
+/** How much larger the figures' type is in presentation mode (on a phone-sized screen, less: its figures are narrow). */
+export function presentScale() {
+  return window.innerWidth < 700 ? 1.2 : 1.6;
+}
+
+/** Whether the page is in presentation mode (static/js/present.js). */
+export function presenting() {
+  return document.body.classList.contains("presenting");
+}
+
 /** Plotly's font for the current mode: larger in presentation mode. */
 export function plotFont(size = 12) {
-  const presenting = document.body.classList.contains("presenting");
-  return { color: fontColor(), size: presenting ? Math.round(size * 1.6) : size };
+  return { color: fontColor(), size: presenting() ? Math.round(size * presentScale()) : size };
+}
+
+/**
+ * A figure's margins for the current mode. Presenting, the type grows by presentScale() and the room
+ * that holds tick labels and axis titles (left, bottom, top) grows with it; the right one a little.
+ */
+export function plotMargin({ t = 0, l = 0, r = 0, b = 0, ...rest } = {}) {
+  if (!presenting()) return { t, l, r, b, ...rest };
+  const k = presentScale();
+  return { t: Math.round(t * k), l: Math.round(l * k), r: Math.round(r * (1 + (k - 1) / 2)), b: Math.round(b * k), ...rest };
+}
+
+/**
+ * A figure title at the top left that keeps clear of what is under it: Plotly widens the top margin
+ * (title.automargin) so tick labels on top, which grow with the font, never run into it.
+ */
+export function plotTitle(text, size = 15, extra = {}) {
+  return { text, font: plotFont(size), x: 0, xanchor: "left", y: 1, yanchor: "top", yref: "container",
+    automargin: true, pad: { t: 6, b: 6 }, ...extra };
+}
+
+/** A colour bar's title: above the bar, or presenting along its right side (the larger top tick would run into it). */
+export function colorbarTitle(text) {
+  return { text, side: presenting() ? "right" : "top" };
 }
 
 export function fontColor() {

@@ -1,7 +1,7 @@
 // The KV-cache panel of the Generate view: GET /api/kv-cache for the model in use (multi-head, grouped-query,
 // multi-query bytes per token and for N tokens), and the cache growing over the steps of the last generation.
 import { api } from "../api.js";
-import { CONFIG, esc, plotFont } from "../plot.js";
+import { CONFIG, esc, plotFont, plotMargin, presenting } from "../plot.js";
 
 const $ = (id) => document.getElementById(id);
 const COLORS = { "multi-head": "#aab0bb", "grouped-query": "#3b4cca", "multi-query": "#0f9d58" };
@@ -129,8 +129,9 @@ export class KvCachePanel {
     }
     Plotly.react(el, traces, {
       title: { text: esc(title), font: plotFont(14), x: 0, xanchor: "left" },
-      font: plotFont(12), paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)", height: 320,
-      margin: { t: 40, b: 50, l: 80, r: 10 }, legend: { orientation: "h", y: -0.25 },
+      font: plotFont(12), paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)", height: presenting() ? 420 : 340,
+      // the legend at the bottom of the figure, under the x title
+      margin: plotMargin({ t: 40, b: 80, l: 80, r: 10 }), legend: { orientation: "h", x: 0, y: 0, yref: "container", yanchor: "bottom" },
       xaxis: { title: { text: xTitle }, zeroline: false, tickformat: "d", ...(steps.length ? { dtick: 1 } : {}) }, yaxis: { title: { text: "bytes" }, rangemode: "tozero" },
     }, { ...CONFIG, toImageButtonOptions: { ...CONFIG.toImageButtonOptions, filename: "kv_cache" } });
   }

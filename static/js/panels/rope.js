@@ -2,7 +2,7 @@
 // the dot products q_m · k_n form a matrix that is constant along each diagonal: only m − n counts.
 import { api } from "../api.js";
 import { fill, range } from "../ui.js";
-import { CONFIG, SCALE, esc, plotFont } from "../plot.js";
+import { CONFIG, SCALE, esc, plotFont, plotMargin } from "../plot.js";
 
 const $ = (id) => document.getElementById(id);
 const P = 16;
@@ -78,7 +78,7 @@ export class RopePanel {
       title: { text: "pair 1 of q and k at positions 0–7", font: plotFont(14), x: 0 }, height: 380,
       xaxis: { range: [-lim, lim], zeroline: true, title: { text: `dim 1` } },
       yaxis: { range: [-lim, lim], zeroline: true, scaleanchor: "x", title: { text: `dim ${d2 + 1}` } },
-      margin: { t: 40, l: 50, r: 10, b: 40 }, legend: { orientation: "h", y: -0.2 }, paper_bgcolor: "rgba(0,0,0,0)", font: plotFont(12),
+      margin: plotMargin({ t: 40, l: 50, r: 10, b: 70 }), legend: { orientation: "h", x: 0, y: 0, yref: "container", yanchor: "bottom" }, paper_bgcolor: "rgba(0,0,0,0)", font: plotFont(12),
     }, CONFIG);
     $("pos-rope-pair-cap").textContent = `The same q (blue) and k (orange) at positions 0, 1, 2…: each step turns pair 1 by ` +
       `θ₁ = ${r.angles[0].toFixed(3)} rad; its length never changes. Later pairs turn slower (the last by ${r.angles[d2 - 1].toExponential(1)} rad).`;
@@ -87,7 +87,7 @@ export class RopePanel {
       hovertemplate: "m = %{y}, n = %{x}: q·k = %{z:.3f}<extra></extra>", colorbar: { thickness: 10 } }], {
       title: { text: "q at m · k at n", font: plotFont(14), x: 0 }, height: 380,
       xaxis: { title: { text: "key position n" }, side: "top" }, yaxis: { title: { text: "query position m" }, autorange: "reversed", scaleanchor: "x" },
-      margin: { t: 70, l: 50, r: 10, b: 10 }, paper_bgcolor: "rgba(0,0,0,0)", font: plotFont(12),
+      margin: plotMargin({ t: 70, l: 50, r: 10, b: 10 }), paper_bgcolor: "rgba(0,0,0,0)", font: plotFont(12),
     }, CONFIG);
     $("pos-rope-dots-cap").textContent = `Every diagonal has one colour: moving both tokens by the same amount does not change ` +
       `their score. Largest difference along a diagonal: ${r.spread.toExponential(1)} (float32 rounding).`;
@@ -97,7 +97,7 @@ export class RopePanel {
       hovertemplate: "the model's own score: %{y:.3f}<extra></extra>" }], {
       title: { text: "q · k against the offset m − n", font: plotFont(14), x: 0 }, height: 380, showlegend: false,
       xaxis: { title: { text: "m − n" }, zeroline: true }, yaxis: { title: { text: "q · k" } },
-      margin: { t: 40, l: 60, r: 10, b: 50 }, paper_bgcolor: "rgba(0,0,0,0)", font: plotFont(12),
+      margin: plotMargin({ t: 40, l: 60, r: 10, b: 50 }), paper_bgcolor: "rgba(0,0,0,0)", font: plotFont(12),
     }, CONFIG);
     $("pos-rope-offset-cap").textContent = `One number per offset. The diamond is the model's own score for “${qt}” → “${kt}” ` +
       `at their real positions ${r.query} and ${r.key}, counting from 0 (offset ${r.query - r.key}): ${r.actual.toFixed(3)}.`;

@@ -3,7 +3,7 @@ import { apiBinary, decodeWeights, matrix } from "../api.js";
 import { exportBar, matrixCsv } from "../export.js";
 import * as keys from "../keys.js";
 import { modelSelect, usable } from "../models.js";
-import { CONFIG, SCALE, downsample, esc, maxOf, meanOf, plotFont, tickLabels, tickStep } from "../plot.js";
+import { CONFIG, SCALE, colorbarTitle, downsample, esc, maxOf, meanOf, plotFont, presenting, tickLabels, tickStep } from "../plot.js";
 import { fill, range } from "../ui.js";
 import { sinkNote } from "../sink.js";
 import { showSlides } from "../panels/slides.js";
@@ -292,29 +292,39 @@ export class AttentionView {
       colorscale: SCALE,
       zmin: 0,
       zmax: $("fit").checked && !hidden ? maxOf(z) || 1 : 1,
-      colorbar: { title: { text: "weight" }, thickness: 14 },
+      colorbar: { title: colorbarTitle("weight"), thickness: 14 },
     };
     this.shown = { z, w: norms ? this.currentMatrix(this.data) : z, norms, hidden };
     if (norms && !hidden) Object.assign(trace, this.measure.trace(this.data.custom, this.shown.w, norms.label));
-    const size = Math.max(320, Math.min(760, 28 * Math.max(Tq, Tk) + 160));
     const sx = tickStep(Tk), sy = tickStep(Tq);
     const xt = range(Tk).filter((j) => j % sx === 0), yt = range(Tq).filter((i) => i % sy === 0);
-    const fs = plotFont(12).size;
+    // the top margin holds the title, the x title and the key labels at -45° (cut at 14 characters)
+    const fs = plotFont(12).size, tfs = plotFont(16).size, maxK = Math.min(14, Math.max(1, ...xt.map((j) => k[j].length)));
+    const t = Math.round(0.71 * fs * (0.62 * maxK + 1) + 1.6 * fs + tfs + 16);
+    const ytitle = res.query_predicts ? "query → the word it predicts" : "query (attending)";
+    // a small heatmap keeps readable rows (28 px presenting, 18 otherwise, for up to 12 rows), and room
+    // under them for the y title, which is centred on the rows
+    const rows = (presenting() ? 28 : 18) * Math.min(Tq, 12), b = Math.max(20, Math.round(0.3 * fs * ytitle.length - rows / 2 + 6));
+    let size = Math.max(320, Math.min(760, 28 * Math.max(Tq, Tk) + 160), Math.min(760, t + b + rows));
+    if (presenting()) { // on a projector: fit the screen under the figure's top, as long as every label keeps its row
+      const room = window.innerHeight - ($("heatmap").getBoundingClientRect().top + window.scrollY) - 12;
+      size = Math.max(Math.min(size, room), t + b + Math.max(rows, Math.ceil(fs * 1.25) * yt.length));
+    }
     const layout = {
       title: { text: `${esc(res.model)} · ${res.block} · layer ${res.layer + 1} · ${mean ? `mean of ${H} heads` : `head ${h + 1}`}${norms ? ` · ${norms.label}` : ""}`,
-        font: { size: 16 }, x: 0, xanchor: "left", y: 0.995, yanchor: "top" },
+        font: { size: tfs }, x: 0, xanchor: "left", y: 1, yanchor: "top", pad: { t: 6 } },
       xaxis: { tickvals: xt, ticktext: tickLabels(xt.map((j) => k[j]), xt.map((j) => res.key_special[j])), side: "top", tickangle: -45,
         title: { text: "key (attended to)" }, automargin: false },
       yaxis: { tickvals: yt, ticktext: tickLabels(yt.map((i) => q[i]), yt.map((i) => res.query_special[i]), 22), autorange: "reversed",
-        title: { text: res.query_predicts ? "query → the word it predicts" : "query (attending)" }, automargin: false },
+        title: { text: ytitle }, automargin: false },
       height: size,
       shapes: this.quiz.on ? [{ type: "rect", xref: "x", yref: "y", x0: -0.5, x1: Tk - 0.5,
         y0: (Number($("quiz-query").value) || 0) - 0.5, y1: (Number($("quiz-query").value) || 0) + 0.5,
         line: { color: "#f59e0b", width: 3 } }] : [],
       // margins from the longest label rather than automargin, which lays the figure out a second
       // time (tick labels are cut at 14 characters on top, 22 on the left)
-      margin: { t: Math.round(150 * fs / 12), l: Math.round(fs * (3.7 + 0.62 * Math.min(22, Math.max(1, ...yt.map((i) => q[i].length))))),
-        r: 20, b: 20 },
+      margin: { t, l: Math.round(fs * (3.7 + 0.62 * Math.min(22, Math.max(1, ...yt.map((i) => q[i].length))))),
+        r: 20, b },
       paper_bgcolor: "rgba(0,0,0,0)",
       font: plotFont(12),
     };

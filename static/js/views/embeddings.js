@@ -3,7 +3,7 @@
 import { decodeF16, matrix } from "../api.js";
 import * as keys from "../keys.js";
 import { modelSelect, usable } from "../models.js";
-import { CONFIG, SCALE, esc, plotFont, tickLabels, tickStep } from "../plot.js";
+import { CONFIG, SCALE, esc, plotFont, plotMargin, tickLabels, tickStep } from "../plot.js";
 import { TokenizerPanel } from "../panels/tokenizers.js";
 
 const EXAMPLES = {
@@ -277,7 +277,7 @@ class EmbeddingsView {
         font: plotFont(15), x: 0 },
       xaxis: { range: [-r, r], title: { text: "PC1" }, zeroline: true },
       yaxis: { range: [-r, r], title: { text: "PC2" }, zeroline: true, scaleanchor: "x" },
-      height: 480, margin: { t: 50, l: 50, r: 10, b: 40 }, paper_bgcolor: "rgba(0,0,0,0)", font: plotFont(12),
+      height: 480, margin: plotMargin({ t: 50, l: 50, r: 10, b: 40 }), paper_bgcolor: "rgba(0,0,0,0)", font: plotFont(12),
     };
     // animate only a layer change of the same tokens: Plotly's transitions do not add the text of new points
     const key = `${res.model}\u0000${res.tokens.join("\u0000")}`;
@@ -306,7 +306,7 @@ class EmbeddingsView {
       title: { text: "‖h‖ per token and layer", font: plotFont(15), x: 0 },
       xaxis: { title: { text: "layer (0 = embeddings)" }, dtick: L <= 12 ? 1 : undefined },
       yaxis: { ...this.tokenTicks(res.tokens, res.special), autorange: "reversed", automargin: true },
-      height: Math.max(300, Math.min(560, 24 * T + 140)), margin: { t: 50, l: 10, r: 10, b: 50 },
+      height: Math.max(300, Math.min(560, 24 * T + 140)), margin: plotMargin({ t: 50, l: 10, r: 10, b: 50 }),
       paper_bgcolor: "rgba(0,0,0,0)", font: plotFont(12),
     };
     draw("emb-norms", [trace], layout, CONFIG);
@@ -363,7 +363,7 @@ class EmbeddingsView {
       xaxis: { title: { text: "layer (0 = embedding output)" }, ...(L <= 12
         ? { tickvals: res.layers, ticktext: res.layers.map((l) => (l === 0 ? "0 emb" : String(l))) } : {}) },
       yaxis: { title: { text: "cosine similarity" }, range: [Math.max(-1.05, lo - 0.1), 1.04] },
-      height: 400, margin: { t: 50, l: 60, r: 20, b: 50 }, paper_bgcolor: "rgba(0,0,0,0)", font: plotFont(12),
+      height: 400, margin: plotMargin({ t: 50, l: 60, r: 20, b: 50 }), paper_bgcolor: "rgba(0,0,0,0)", font: plotFont(12),
     };
     draw("emb-sim-chart", [trace], layout, CONFIG);
     const sameToken = res.a_token === res.b_token;

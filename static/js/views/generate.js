@@ -5,7 +5,7 @@ import { decodeF16, matrix, readLines } from "../api.js";
 import { exportBar, matrixCsv } from "../export.js";
 import * as keys from "../keys.js";
 import { modelSelect, usable } from "../models.js";
-import { CONFIG, SCALE, esc, plotFont, tickLabels, tickStep } from "../plot.js";
+import { CONFIG, SCALE, esc, plotFont, plotMargin, tickLabels, tickStep } from "../plot.js";
 import { KvCachePanel } from "../panels/kvcache.js";
 import { renderBeamTree } from "../panels/beamtree.js";
 import { sinkNote } from "../sink.js";
@@ -553,7 +553,8 @@ class GenerateView {
     }], {
       title: { text: esc(`${res.model} · layer ${res.layer + 1} · ${who} · ${T} tokens (grey: masked)`), font: plotFont(15), x: 0, xanchor: "left" },
       font: plotFont(12), paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: MASKED,
-      height: Math.max(460, Math.min(760, 22 * T + 170)), margin: { t: 44, b: 10, l: 10, r: 10 },
+      // square cells that grow with the font (presenting, the rotated key labels need the room)
+      height: Math.max(460, Math.min(760, Math.round(22 * plotFont(12).size / 12) * T + 170)), margin: { t: 44, b: 10, l: 10, r: 10 },
       xaxis: { tickvals: ticks, ticktext: labels, tickangle: -45, automargin: true, showgrid: false, zeroline: false,
         title: { text: "key" }, range: [-0.5, T - 0.5], constrain: "domain" },
       yaxis: { tickvals: ticks, ticktext: labels, autorange: "reversed", automargin: true, showgrid: false, zeroline: false,
@@ -713,6 +714,7 @@ function candidateBars(el, cands, chosen, title, name) {
   const shapes = k < 0 ? [] : [{ type: "rect", xref: "x", yref: "y", x0: 0, y0: k - 0.45, y1: k + 0.45,
     x1: Math.max(cands[k].prob, cands[k].prob_sampled), line: { color: CHOSEN, width: 3 } }];
   const hover = cands.map((c) => `${esc(shown(c.token))} (id ${c.id}) · logit ${c.logit.toFixed(2)}`);
+  const f = plotFont(13).size / 13;
   Plotly.react(el, [
     { type: "bar", orientation: "h", name: "p at temperature 1", y: labels, x: cands.map((c) => c.prob),
       marker: { color: GREY }, customdata: hover,
@@ -725,7 +727,8 @@ function candidateBars(el, cands, chosen, title, name) {
   ], {
     title: { text: esc(title), font: plotFont(15), x: 0, xanchor: "left", y: 0.98, yanchor: "top" },
     font: plotFont(13), paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)", barmode: "group", bargap: 0.25,
-    height: Math.max(320, 34 * cands.length + 130), margin: { t: 72, b: 44, l: 10, r: 40 },
+    // bars as thick as their labels: the rows and the margins grow with the font (presentation mode)
+    height: Math.max(320, Math.round(34 * f) * cands.length + 130), margin: { ...plotMargin({ b: 44, l: 10, r: 40 }), t: Math.round(72 + 24 * (f - 1)) },
     yaxis: { autorange: "reversed", automargin: true, type: "category" },
     xaxis: { range: [0, Math.min(1, top) * 1.22], title: { text: "probability" }, zeroline: true },
     legend: { orientation: "h", x: 0, y: 1.0, yanchor: "bottom", font: plotFont(12) }, shapes,

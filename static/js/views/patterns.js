@@ -2,7 +2,7 @@
 // self-attention, the attention with and without it, and both translations (POST /api/patterns).
 import { exportBar, matrixCsv } from "../export.js";
 import * as keys from "../keys.js";
-import { CONFIG, SCALE, esc, plotFont, tickLabels } from "../plot.js";
+import { CONFIG, SCALE, esc, plotFont, plotTitle, tickLabels } from "../plot.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -142,7 +142,7 @@ function heatmap(id, z, tokens, title, colorscale = SCALE, fmt = "%{z:.3f}") {
     customdata: idx.map((i) => idx.map((j) => [esc(tokens[i]), esc(tokens[j])])),
     hovertemplate: `%{customdata[0]} → %{customdata[1]}<br>${fmt}<extra></extra>`,
   }], {
-    title: { text: title, font: { size: 14 } },
+    title: plotTitle(title, 14),
     xaxis: { tickvals: idx, ticktext: tickLabels(tokens), side: "top", tickangle: -45, automargin: true },
     yaxis: { tickvals: idx, ticktext: tickLabels(tokens), autorange: "reversed", automargin: true },
     height: 380, margin: { t: 90, l: 10, r: 10, b: 10 }, paper_bgcolor: "rgba(0,0,0,0)", font: plotFont(12),

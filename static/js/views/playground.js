@@ -1,6 +1,6 @@
 // The matrix playground: type small matrices, see every step of scaled dot-product attention
 // (POST /api/playground), recomputed as you type. Presets are the lectures' worked examples.
-import { CONFIG, SCALE, esc, plotFont } from "../plot.js";
+import { CONFIG, SCALE, esc, plotFont, plotTitle } from "../plot.js";
 import { showSlides } from "../panels/slides.js";
 
 /** Every matrix the form can hold: [name, label, shape hint]. */
@@ -335,9 +335,10 @@ function heatmap(el, { z, rows, cols, title, zmin, zmax }, name) {
     hovertemplate: "%{customdata[0]} · %{customdata[1]}: %{z:.4f}<extra></extra>",
     colorbar: { thickness: 10, outlinewidth: 0 }, xgap: 2, ygap: 2, hoverongaps: false,
   };
-  const height = Math.max(220, Math.min(560, 44 * n + 130));
+  const f = plotFont(13).size / 13; // rows and room for the labels grow with the font (presentation mode)
+  const height = Math.max(220, Math.min(700, Math.round((44 * n + 130) * f)));
   Plotly.react(el, [trace], {
-    title: { text: esc(title), font: plotFont(15), x: 0, xanchor: "left" },
+    title: plotTitle(esc(title), 15),
     height, margin: { t: 70, l: 10, r: 10, b: 20 },
     xaxis: { tickvals: cols.map((_, j) => j), ticktext: cols.map((c) => esc(c)), side: "top", automargin: true,
       showgrid: false, zeroline: false },

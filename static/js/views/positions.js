@@ -2,7 +2,7 @@
 // matrix, the kinds side by side, the lecture's "I am a Robot" table, and PE(pos + k) = PE(pos) · M_k.
 import * as keys from "../keys.js";
 import { usable } from "../models.js";
-import { CONFIG, SCALE, esc, plotFont } from "../plot.js";
+import { CONFIG, SCALE, esc, plotFont, plotMargin, presenting } from "../plot.js";
 import { RopePanel } from "../panels/rope.js";
 import { showSlides } from "../panels/slides.js";
 
@@ -335,7 +335,9 @@ class PositionsView {
     }));
     const layout = {
       xaxis: { title: { text: "position" } }, yaxis: { title: { text: "value" }, zeroline: true },
-      height: 340, margin: { t: 20, l: 60, r: 10, b: 50 }, legend: { orientation: "h", y: -0.25 },
+      // the legend at the bottom of the figure, under the x title
+      height: presenting() ? 420 : 360, margin: plotMargin({ t: 20, l: 60, r: 10, b: 80 }),
+      legend: { orientation: "h", x: 0, y: 0, yref: "container", yanchor: "bottom" },
       paper_bgcolor: "rgba(0,0,0,0)", font: plotFont(12),
     };
     if (P <= 24) Object.assign(layout.xaxis, { tickvals: range(P), ticktext: labels.map(esc) });
