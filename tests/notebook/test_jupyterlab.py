@@ -273,6 +273,10 @@ def test_jupyterlab_untrusted_placeholder_says_how_and_trusting_draws(lab, execu
     jpage.goto(f"{lab}/lab/workspaces/trust/tree/untrusted.ipynb?token={TOKEN}")
     placeholder = jpage.locator(".jp-OutputArea-output", has_text="Command Palette → Trust Notebook")
     placeholder.first.wait_for(timeout=60_000)
+    # JupyterLab renders the outputs cell by cell: wait for all three, not only the first to arrive
+    jpage.wait_for_function("() => [...document.querySelectorAll('.jp-OutputArea-output')].filter("
+                            "o => o.textContent.includes('Command Palette → Trust Notebook')).length >= 3",
+                            timeout=60_000)
     assert placeholder.count() == 3 and "jupyter trust NOTEBOOK.ipynb" in placeholder.first.text_content()
     kernel_idle(jpage)
     jpage.locator(".lm-MenuBar-itemLabel", has_text="View").first.click()  # the placeholder's advice, followed
