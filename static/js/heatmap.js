@@ -26,6 +26,20 @@ export function level(v, vmax = 1) {
 }
 
 /**
+ * The same mapping as a Plotly colour scale: stop k sits at value fraction (k / n)^(1 / gamma) and holds the
+ * colour canvas gives that fraction, so a Plotly heatmap and a canvas heatmap of the same weights agree (within
+ * a level or two between stops). gamma 0.5 is level()'s square root; gamma 1 is a linear scale.
+ */
+export function plotlyScale(gamma = 0.5, n = 48) {
+  const stops = [];
+  for (let k = 0; k <= n; k++) {
+    const i = Math.round((k / n) * 255) * 3;
+    stops.push([Math.pow(k / n, 1 / gamma), `rgb(${LUT[i]},${LUT[i + 1]},${LUT[i + 2]})`]);
+  }
+  return stops;
+}
+
+/**
  * Pool a rows x cols matrix down to at most `cells` x `cells`, keeping its structure:
  * each cell is the mean of the block's largest weight (a single sharp peak stays bright) and the block's
  * attention mass per query row (so a previous-token line, which shares most blocks with the diagonal, shows

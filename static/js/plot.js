@@ -1,7 +1,25 @@
-// Shared figure helpers: colour scale, safe labels, Plotly config.
+// Shared figure helpers: colour scales, safe labels, Plotly config.
+import { plotlyScale } from "./heatmap.js";
 
-/** Colour-blind-safe sequential scale (viridis), readable on a projector. */
-export const SCALE = "Viridis";
+/**
+ * One colour scale per quantity, viridis (colour-blind safe, readable on a projector), the same mapping in canvas
+ * (heatmap.js level(), the square root) and in Plotly: attention weights (and the norms' shares of a row) on a
+ * square-root scale, so a faint previous-token line of 0.05 still shows; everything else linear. `scale` is what
+ * the figure says about it, under its colour bar's title.
+ */
+export const QUANTITIES = {
+  weight: { gamma: 0.5, scale: "√ scale" },
+  linear: { gamma: 1, scale: "linear" },
+};
+
+/** The Plotly colour scale of quantity `q` ("weight" or "linear"). */
+export function colours(q = "weight") {
+  return plotlyScale((QUANTITIES[q] || QUANTITIES.linear).gamma);
+}
+
+/** Attention weights' colour scale (√, as the canvas thumbnails); SCALE is the linear one for other values. */
+export const WEIGHT_SCALE = colours("weight");
+export const SCALE = colours("linear");
 
 /** Plotly renders a small HTML subset in labels; escape user text so it stays text. */
 export function esc(s) {
@@ -97,9 +115,13 @@ export function plotTitle(text, size = 15, extra = {}) {
     automargin: true, pad: { t: 6, b: 6 }, ...extra };
 }
 
-/** A colour bar's title: above the bar, or presenting along its right side (the larger top tick would run into it). */
-export function colorbarTitle(text) {
-  return { text, side: presenting() ? "right" : "top" };
+/**
+ * A colour bar's title: above the bar, or presenting along its right side (the larger top tick would run into
+ * it). With a quantity `q`, the title says its scale ("weight · √ scale").
+ */
+export function colorbarTitle(text, q) {
+  const scale = q && QUANTITIES[q] ? ` · ${QUANTITIES[q].scale}` : "";
+  return { text: `${text}${scale}`, side: presenting() ? "right" : "top" };
 }
 
 export function fontColor() {
