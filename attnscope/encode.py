@@ -35,11 +35,14 @@ def u8_base64(a: np.ndarray) -> str:
 
 
 def encode(a: np.ndarray, fmt: str):
-    """``json``: nested lists of floats; ``f16``: a base64 string; ``u8``: base64 bytes of round(v * 255)."""
+    """``json``: nested lists of floats; ``f16``/``f32``: a base64 string of little-endian floats; ``u8``: base64
+    bytes of round(v * 255)."""
     if fmt == "f16":
         return f16_base64(a)
     if fmt == "u8":
         return u8_base64(a)
+    if fmt == "f32":
+        return base64.b64encode(np.ascontiguousarray(a, dtype="<f4").tobytes()).decode("ascii")
     return np.asarray(a, dtype=np.float64).round(7).tolist()
 
 
@@ -48,12 +51,14 @@ BINARY_TYPE = "application/octet-stream"
 
 
 def raw_bytes(a: np.ndarray, fmt: str) -> bytes:
-    """The bytes a compact format's base64 string holds: little-endian float16, or round(v * 255) as uint8."""
+    """The bytes a compact format's base64 string holds: little-endian float16 or float32, or round(v * 255) as uint8."""
     if fmt == "f16":
         return to_f16(a).tobytes()
     if fmt == "u8":
         return np.rint(np.clip(np.asarray(a, dtype=np.float32), 0.0, 1.0) * 255.0).astype(np.uint8).tobytes()
-    raise ValueError(f"format {fmt!r} has no binary form: ask for f16 or u8")
+    if fmt == "f32":
+        return np.ascontiguousarray(a, dtype="<f4").tobytes()
+    raise ValueError(f"format {fmt!r} has no binary form: ask for f16, u8 or f32")
 
 
 def binary(header: dict, payload: bytes) -> bytes:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 Format = Literal["json", "f16"]
 #: attention weights lie in [0, 1], so they also have an 8-bit form
-AttentionFormat = Literal["json", "f16", "u8"]
+AttentionFormat = Literal["json", "f16", "u8", "f32"]
 Block = Literal["encoder", "decoder", "cross"]
 ModelId = Annotated[str, Field(max_length=64, description="a model id from /api/models")]
 #: (start, end) character offsets of each token into its text; null for a token from no character
@@ -56,7 +56,8 @@ class AttentionRequest(BlockRequest):
     format: AttentionFormat = Field(
         default="json",
         description="json: nested lists; f16: base64 little-endian float16; "
-        "u8: base64 bytes, weight = byte / 255 (exact to 0.002, half of f16's bytes)",
+        "u8: base64 bytes, weight = byte / 255 (exact to 0.002, half of f16's bytes); "
+        "f32: base64 little-endian float32 (the model's numbers as computed, twice f16's bytes)",
     )
 
 

@@ -1,6 +1,7 @@
 // Shared by the analysis views (model view, heads, compare): controls, token heatmaps, head colours.
 import { modelSelect } from "./models.js";
 import { fill, range } from "./ui.js";
+import { sentenceMemory, switchSentence } from "./kernel/controls.js";
 
 import { CONFIG, SCALE, colorbarTitle, esc, maxOf, meanOf, plotFont, plotTitle, tickLabels, tickStep } from "./plot.js";
 
@@ -45,11 +46,23 @@ export function blockOptions(m) {
 }
 
 /** French for the textbook model, English for the others (only when the text is the other language's example). */
+/** And each model remembers its own sentence: leaving a model keeps the box's sentence for it, and coming back
+ * to a model brings its sentence back (never a default in place of what the user typed). */
 export function fitText(input, m) {
   if (!m) return;
-  if (m.kind === "encoder-decoder" && !FRENCH.test(input.value)) input.value = FRENCH_TEXT;
-  else if (m.kind !== "encoder-decoder" && FRENCH.test(input.value)) input.value = DEFAULT_TEXT;
+  const from = input.dataset.model; // the model this box's sentence was typed for
+  input.dataset.model = m.id;
+  input.value = switchSentence(sentences, from, m.id, input.value, (_, text) => fits(m, text),
+    () => (m.kind === "encoder-decoder" ? FRENCH_TEXT : DEFAULT_TEXT));
 }
+
+/** Whether a sentence suits a model: French for the textbook model (its vocabulary), not French for the rest. */
+export function fits(m, text) {
+  return m.kind === "encoder-decoder" ? FRENCH.test(text) : !FRENCH.test(text);
+}
+
+/** Each model's own sentence, for this tab (static/js/kernel/controls.js). */
+export const sentences = sentenceMemory(globalThis.sessionStorage || { getItem: () => null, setItem() {} });
 
 /** Loads static/css/analysis.css once (also fine if index.html links it). */
 /** Kept for the views that call it: index.html links every view stylesheet. */

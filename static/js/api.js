@@ -65,7 +65,9 @@ export function decodeBinary(buf) {
   const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buf, 4, n)));
   const count = header.shape.reduce((a, b) => a * b, 1);
   const values = new Float32Array(count);
-  if (header.format === "u8") {
+  if (header.format === "f32") {
+    values.set(new Float32Array(buf, 4 + n, count)); // little-endian, as every browser's platform is
+  } else if (header.format === "u8") {
     const bytes = new Uint8Array(buf, 4 + n, count);
     for (let i = 0; i < count; i++) values[i] = U8_TABLE[bytes[i]];
   } else {
@@ -113,9 +115,13 @@ export function decodeU8(b64) {
   return out;
 }
 
-/** The weights of an attention answer in whichever compact format it came ("u8" or "f16"). */
+/** The weights of an attention answer in whichever compact format it came ("u8", "f16" or "f32"). */
 export function decodeWeights(res) {
   if (res.values) return res.values; // a binary answer, decoded already
+  if (res.format === "f32") {
+    const bin = atob(res.weights);
+    return new Float32Array(Uint8Array.from(bin, (c) => c.charCodeAt(0)).buffer);
+  }
   return res.format === "u8" ? decodeU8(res.weights) : decodeF16(res.weights);
 }
 

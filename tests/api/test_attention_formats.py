@@ -48,6 +48,22 @@ def test_u8_one_layer_matches_json(client):
         {k: v for k, v in j.items() if k not in ("weights", "format")}
 
 
+@pytest.mark.slow
+def test_f32_binary_and_base64_are_the_models_float32_weights(client, minilm):
+    from attnscope.encode import unpack_binary
+    req = {"model": "minilm", "text": SENTENCE, "layer": 5, "format": "f32"}
+    own = own_attentions(minilm, SENTENCE)[5]
+    b = client.post("/api/attention", json=req).json()
+    assert b["format"] == "f32" and b["shape"] == list(own.shape)
+    got = np.frombuffer(base64.b64decode(b["weights"]), dtype="<f4").reshape(b["shape"])
+    np.testing.assert_allclose(got, own, atol=1e-6)
+    r = client.post("/api/attention", json=req, headers={"Accept": "application/octet-stream"})
+    assert r.headers["content-type"].startswith("application/octet-stream")
+    header, payload = unpack_binary(r.content)
+    assert header["shape"] == list(own.shape) and "weights" not in header and len(payload) == 4 * own.size
+    np.testing.assert_array_equal(np.frombuffer(payload, dtype="<f4").reshape(own.shape), got)
+
+
 def test_u8_is_only_for_attention(client):
     r = client.post("/api/embeddings", json={"model": "textbook", "text": "hello", "format": "u8"})
     assert r.status_code == 422 and "format" in r.json()["detail"]

@@ -80,12 +80,13 @@ test("the cache keeps the most recently used answers", async () => {
 });
 
 test("cancel aborts the request in flight and forget empties the cache", async () => {
-  const srv = server();
-  const l = createLoader(srv.run);
+  const srv = server(), h = hooks();
+  const l = createLoader(srv.run, h);
   const p = l.load({ a: 1 });
   l.cancel();
   assert.equal(srv.calls[0].signal.aborted, true);
   assert.equal(await p, null);
+  assert.deepEqual(h.log.status.at(-1), ["", false]); // no "Running…" left behind
   const q = l.load({ a: 2 });
   srv.calls[1].resolve("two");
   await q;

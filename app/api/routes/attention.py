@@ -14,10 +14,10 @@ _ANSWERS = {
     200: {
         "model": AttentionResponse,
         "description": (
-            "JSON. For format f16 or u8 with ``Accept: application/octet-stream``, the same answer in "
+            "JSON. For format f16, u8 or f32 with ``Accept: application/octet-stream``, the same answer in "
             "binary, with no base64: uint32 LE n | n bytes of UTF-8 JSON (every field but ``weights``; "
             "padded with spaces so the array starts at a multiple of 4) | the array's raw bytes "
-            "(float16 LE, or uint8 round(w * 255)) in C order, shape ``shape``."),
+            "(float16 or float32 LE, or uint8 round(w * 255)) in C order, shape ``shape``."),
         "content": {BINARY_TYPE: {"schema": {"type": "string", "format": "binary"}}},
     }
 }
@@ -28,7 +28,7 @@ _ANSWERS = {
 def attention(req: AttentionRequest, registry: RegistryDep, settings: SettingsDep, request: Request) -> Response:
     """Per-head attention weights of one layer (or all layers) for a sentence.
 
-    Send ``Accept: application/octet-stream`` with format f16 or u8 for a binary answer (a third
+    Send ``Accept: application/octet-stream`` with format f16, u8 or f32 for a binary answer (a third
     smaller, nothing to decode from base64); every other client gets JSON, as before.
     """
     r = resolve(req, registry, settings)

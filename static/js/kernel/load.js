@@ -69,10 +69,10 @@ export function createLoader(run, { size = 8, status = () => {}, error = () => {
     else cache.delete(JSON.stringify(request));
   }
 
-  /** Abort the request in flight, if any (the view was left). */
+  /** Abort the request in flight, if any (the view was left, or its input is gone): its status line clears. */
   function cancel() {
     seq++;
-    if (inflight) { inflight.controller.abort(); inflight = null; }
+    if (inflight) { inflight.controller.abort(); inflight = null; status(""); }
   }
 
   return { load, forget, cancel, get size() { return cache.size; } };

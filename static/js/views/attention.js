@@ -1,21 +1,22 @@
 // The attention view: one head as a heatmap, and every head of the layer as small multiples.
 import { apiBinary, decodeWeights, matrix } from "../api.js";
+import { declare } from "../kernel/controls.js";
+import { createLoader, markStale } from "../kernel/load.js";
 import { exportBar, matrixCsv } from "../export.js";
 import * as keys from "../keys.js";
 import { modelSelect, usable } from "../models.js";
-import { CONFIG, SCALE, colorbarTitle, downsample, esc, maxOf, meanOf, plotFont, presenting, tickLabels, tickStep } from "../plot.js";
+import { fitText } from "../analysis.js";
 import { fill, range } from "../ui.js";
-import { sinkNote } from "../sink.js";
+import { tokenOption } from "../plot.js";
+import { plotlyReady } from "../vendor.js";
 import { showSlides } from "../panels/slides.js";
 import { Measure } from "./attention_norms.js";
 import { KnockoutPanel } from "./knockout_panel.js";
+import { CLASS_ATTRS, classAsk, matrixOf, renderGrid, renderHead, setError, setStatus } from "./attention_render.js";
 
 const EXAMPLES = {
-  default: [
-    "The animal didn't cross the street because it was too tired",
-    "Yesterday Alice was wearing a jacket and she was freezing",
-    "Thinking Machines",
-  ],
+  default: ["The animal didn't cross the street because it was too tired",
+    "Yesterday Alice was wearing a jacket and she was freezing", "Thinking Machines"],
   textbook: ["je suis étudiant", "le chat noir mange la pomme rouge", "il n'est pas médecin", "nous avons un chien gris"],
 };
 
@@ -31,18 +32,29 @@ export class AttentionView {
   constructor({ models, state }) {
     this.models = usable(models);
     this.state = state;
-    this.layerCache = new Map();
     this.data = null; // {res, H, Tq, Tk, head(h), heads: per-head matrices}
     this.painted = 0; // answers drawn so far (a newer one cancels an older one's deferred grid)
-    this.pending = null;
     this.loads = 0;
+    this.loader = createLoader((body, signal) => apiBinary("/api/attention", body, { signal }),
+      { size: 64, status: setStatus, error: setError, stale: markStale($("heatmap"), $("heads")) });
+    this.controls = declare([
+      { key: "text", el: $("text") },
+      { key: "fit", el: $("fit"), kind: "check" },
+      { key: "target", el: $("target"), when: () => !$("target-field").hidden },
+      { key: "block", el: $("block"), kind: "select", when: () => !$("block-field").hidden },
+      { key: "layer", el: $("layer"), kind: "select" },
+      { key: "head", el: $("head"), kind: "select" },
+    ]);
     modelSelect($("model"), models, (ok) => { this.models = ok; });
     this.measure = new Measure({ onChange: () => { this.save(); this.load(); }, onFallback: () => this.state.set({ measure: null }) });
     this.knock = new KnockoutPanel({ context: () => this.knockContext(), values: (i, j) => this.cellValues(i, j) });
     this.bind();
     this.quiz = { on: false, guess: null };
     exportBar($("heatmap"), () => this.exportInfo());
-    window.addEventListener("presentation", () => { if (this.data) { this.renderHead(); this.renderGrid(); } });
+    window.addEventListener("presentation", () => this.draw());
+    new MutationObserver(() => { // a class question opened or closed: hide or show its answer
+      if (!$("heatmap").closest("section").hidden) this.draw();
+    }).observe(document.body, { attributes: true, attributeFilter: CLASS_ATTRS });
     keys.register("attention", [
       { keys: ["ArrowRight", "."], label: "Next head", fn: () => this.stepSelect("head", 1) },
       { keys: ["ArrowLeft", ","], label: "Previous head", fn: () => this.stepSelect("head", -1) },
@@ -80,14 +92,13 @@ export class AttentionView {
 
   /** The matrix drawn: the head's (or the mean's) weights, or its norm shares in a norm mode. */
   currentMatrix(src = this.data.norms || this.data) {
-    const hv = $("head").value;
-    return hv === "mean" ? meanOf(src.heads) : src.head(Number(hv));
+    return matrixOf(src, $("head").value);
   }
 
   /** The readout's numbers for cell (i, j) of the figure in view; null while the quiz hides them. */
   cellValues(i, j) {
     const v = this.shown;
-    if (!v || v.hidden || !v.w[i]) return null;
+    if (!v || v.hidden || i === v.blank || !v.w[i]) return null;
     return v.norms ? { weight: v.w[i][j], share: v.z[i][j], label: v.norms.label } : { weight: v.w[i][j] };
   }
 
@@ -103,23 +114,15 @@ export class AttentionView {
       $("model").value = s.model;
       this.onModel();
     }
-    if (s.text !== undefined) $("text").value = s.text;
-    $("fit").checked = s.fit === "1";
+    this.controls.show(s);
     this.measure.value = s.measure;
-    if (s.target !== undefined) $("target").value = s.target;
-    for (const id of ["block", "layer", "head"]) {
-      if (s[id] !== undefined && [...$(id).options].some((o) => o.value === s[id])) $(id).value = s[id];
-    }
     await this.load();
   }
 
   /** Write the controls into the URL (a history entry when `push`). */
   save(push = false) {
-    this.state.set({
-      view: "attention", model: $("model").value, text: $("text").value, block: $("block-field").hidden ? null : $("block").value,
-      layer: $("layer").value, head: $("head").value, target: $("target-field").hidden ? null : $("target").value,
-      measure: this.measure.value === "weight" ? null : this.measure.value,
-    }, { push });
+    this.state.set({ view: "attention", model: $("model").value, ...this.controls.read(),
+      measure: this.measure.value === "weight" ? null : this.measure.value }, { push });
   }
 
   get model() { return this.models.find((m) => m.id === $("model").value); }
@@ -144,7 +147,7 @@ export class AttentionView {
     };
     $("fit").addEventListener("change", () => {
       this.state.set({ fit: $("fit").checked ? 1 : null });
-      if (this.data) { this.renderHead(); this.renderGrid(); }
+      this.draw();
     });
     $("quiz").addEventListener("change", () => {
       this.quiz = { on: $("quiz").checked, guess: null };
@@ -193,11 +196,7 @@ export class AttentionView {
       b.addEventListener("click", () => { $("text").value = text; $("target").value = ""; this.save(true); this.load(); });
       chips.append(b);
     }
-    if (m.kind === "encoder-decoder" && !/^(je|le|la|il|elle|nous|vous|tu|ils|elles|les|un|une)\b/i.test($("text").value)) {
-      $("text").value = EXAMPLES.textbook[0];
-    } else if (m.kind !== "encoder-decoder" && EXAMPLES.textbook.includes($("text").value)) {
-      $("text").value = EXAMPLES.default[0];
-    }
+    fitText($("text"), m); // this model's own sentence, or one it can read
   }
 
   request() {
@@ -216,27 +215,13 @@ export class AttentionView {
   async load() {
     const seq = ++this.loads;
     const body = this.request();
-    const key = JSON.stringify(body);
-    setError("");
-    let res = this.layerCache.get(key);
-    if (!res) {
-      if (this.pending) this.pending.abort();
-      this.pending = new AbortController();
-      setStatus("Running the model…", true);
-      try {
-        res = await apiBinary("/api/attention", body, { signal: this.pending.signal });
-      } catch (err) {
-        if (err.name === "AbortError") return;
-        setStatus("");
-        setError(err.detail || String(err));
-        return;
-      }
-      this.layerCache.set(key, res);
-      if (this.layerCache.size > 64) this.layerCache.delete(this.layerCache.keys().next().value);
-    }
+    const got = await this.loader.load(body);
+    if (!got || got.error || seq !== this.loads) return; // replaced, or the error is on screen (figures marked stale)
+    const res = got.data;
     let norms = null;
     if (this.measure.value !== "weight") setStatus("Computing the value norms…", true);
     try { norms = await this.measure.layer(body); } catch (err) { if (err.name === "AbortError") return; throw err; }
+    try { await plotlyReady(); } catch (err) { setError(err.message); return; } // it loaded beside this request
     if (seq !== this.loads) return; // a newer load replaced this one
     const [H, Tq, Tk] = res.shape;
     const flat = decodeWeights(res);
@@ -262,88 +247,46 @@ export class AttentionView {
     });
   }
 
+  /** What the figures are drawn for: the controls, the quiz, the class question, the measure. */
+  renderState() {
+    return { head: $("head").value, fit: $("fit").checked, ask: classAsk(), measure: this.measure,
+      quiz: { ...this.quiz, query: Number($("quiz-query").value) || 0 } };
+  }
+
+  /** Both figures again (after a control, the layout or a class question changed). */
+  draw() {
+    if (!this.data) return;
+    this.renderHead();
+    this.renderGrid();
+  }
+
   renderHead() {
     if (!this.data) return;
-    const { res, H, Tq, Tk, norms } = this.data;
-    const hv = $("head").value;
-    const mean = hv === "mean";
-    const h = mean ? -1 : Number(hv);
-    const z = this.currentMatrix();
-    fill($("quiz-query"), res.query_tokens.map((t, i) => [i, `${i}: ${t}`]));
-    const hidden = this.quiz.on && this.quiz.guess === null;
-    const k = res.key_tokens;
-    // decoder rows: the query token and the next token it predicts ("a → student"), like the
-    // lecture's alignment table whose rows are the words being produced
-    const q = res.query_predicts ? res.query_tokens.map((t, i) => `${t} → ${res.query_predicts[i]}`) : res.query_tokens;
-    // hover labels (query, key) of every cell: escaped once per token and built once per answer
-    // (at 512 tokens that is 262,144 pairs: rebuilding them on every head change cost more than the draw)
-    if (!this.data.custom) {
-      const qe = q.map(esc), ke = k.map(esc);
-      this.data.custom = qe.map((a) => { const row = new Array(Tk); for (let j = 0; j < Tk; j++) row[j] = [a, ke[j]]; return row; });
-    }
-    const trace = {
-      type: "heatmap",
-      z: hidden ? z.map((row) => row.map(() => 0)) : z,
-      x: range(Tk),
-      y: range(Tq),
-      customdata: this.data.custom,
-      hovertemplate: hidden ? "%{customdata[0]} → %{customdata[1]}<br>click to guess<extra></extra>"
-        : "%{customdata[0]} → %{customdata[1]}<br>weight %{z:.3f}<extra></extra>",
-      colorscale: SCALE,
-      zmin: 0,
-      zmax: $("fit").checked && !hidden ? maxOf(z) || 1 : 1,
-      colorbar: { title: colorbarTitle("weight"), thickness: 14 },
-    };
-    this.shown = { z, w: norms ? this.currentMatrix(this.data) : z, norms, hidden };
-    if (norms && !hidden) Object.assign(trace, this.measure.trace(this.data.custom, this.shown.w, norms.label));
-    const sx = tickStep(Tk), sy = tickStep(Tq);
-    const xt = range(Tk).filter((j) => j % sx === 0), yt = range(Tq).filter((i) => i % sy === 0);
-    // the top margin holds the title, the x title and the key labels at -45° (cut at 14 characters)
-    const fs = plotFont(12).size, tfs = plotFont(16).size, maxK = Math.min(14, Math.max(1, ...xt.map((j) => k[j].length)));
-    const t = Math.round(0.71 * fs * (0.62 * maxK + 1) + 1.6 * fs + tfs + 16);
-    const ytitle = res.query_predicts ? "query → the word it predicts" : "query (attending)";
-    // a small heatmap keeps readable rows (28 px presenting, 18 otherwise, for up to 12 rows), and room
-    // under them for the y title, which is centred on the rows
-    const rows = (presenting() ? 28 : 18) * Math.min(Tq, 12), b = Math.max(20, Math.round(0.3 * fs * ytitle.length - rows / 2 + 6));
-    let size = Math.max(320, Math.min(760, 28 * Math.max(Tq, Tk) + 160), Math.min(760, t + b + rows));
-    if (presenting()) { // on a projector: fit the screen under the figure's top, as long as every label keeps its row
-      const room = window.innerHeight - ($("heatmap").getBoundingClientRect().top + window.scrollY) - 12;
-      size = Math.max(Math.min(size, room), t + b + Math.max(rows, Math.ceil(fs * 1.25) * yt.length));
-    }
-    const layout = {
-      title: { text: `${esc(res.model)} · ${res.block} · layer ${res.layer + 1} · ${mean ? `mean of ${H} heads` : `head ${h + 1}`}${norms ? ` · ${norms.label}` : ""}`,
-        font: { size: tfs }, x: 0, xanchor: "left", y: 1, yanchor: "top", pad: { t: 6 } },
-      xaxis: { tickvals: xt, ticktext: tickLabels(xt.map((j) => k[j]), xt.map((j) => res.key_special[j])), side: "top", tickangle: -45,
-        title: { text: "key (attended to)" }, automargin: false },
-      yaxis: { tickvals: yt, ticktext: tickLabels(yt.map((i) => q[i]), yt.map((i) => res.query_special[i]), 22), autorange: "reversed",
-        title: { text: ytitle }, automargin: false },
-      height: size,
-      shapes: this.quiz.on ? [{ type: "rect", xref: "x", yref: "y", x0: -0.5, x1: Tk - 0.5,
-        y0: (Number($("quiz-query").value) || 0) - 0.5, y1: (Number($("quiz-query").value) || 0) + 0.5,
-        line: { color: "#f59e0b", width: 3 } }] : [],
-      // margins from the longest label rather than automargin, which lays the figure out a second
-      // time (tick labels are cut at 14 characters on top, 22 on the left)
-      margin: { t, l: Math.round(fs * (3.7 + 0.62 * Math.min(22, Math.max(1, ...yt.map((i) => q[i].length))))),
-        r: 20, b },
-      paper_bgcolor: "rgba(0,0,0,0)",
-      font: plotFont(12),
-    };
-    this.highlightHead(h);
-    $("heatmap").style.height = `${size}px`; // a fixed box: Plotly's responsive resize keeps it
-    Plotly.react("heatmap", [trace], layout, { ...CONFIG, toImageButtonOptions: {
-      ...CONFIG.toImageButtonOptions, filename: `attnscope_${res.model}_${res.block}_L${res.layer + 1}_${mean ? "mean" : `H${h + 1}`}` } });
+    const { res } = this.data;
+    fill($("quiz-query"), res.query_tokens.map((t, i) => [i, tokenOption(t, i)]));
+    this.shown = renderHead(this.renderState(), this.data);
     this.bindCellClick();
-    // rows of ordinary query tokens (not [CLS] / [SEP], which sink onto themselves by construction)
-    const ordinary = z.filter((_, i) => !res.query_special[i] || z.length === 1);
-    sinkNote($("attn-sink-note"), hidden || norms ? [] : (ordinary.length ? ordinary : z), k); // the note is about weights
-    this.knock.setTokens(res, z);
+    this.knock.setTokens(res, this.shown.z);
     // the lecture's illustrative "je suis étudiant" row beside the model's own (cross-attention of the model
     // the lectures' numbers are about: /api/models capability "slides", the textbook model)
     const lecture = this.models.find((m) => m.id === res.model)?.capabilities?.slides === true;
     const jeSuis = lecture && res.block === "cross" && res.text.trim().toLowerCase() === "je suis étudiant";
     if (jeSuis !== this.slidesShown) { this.slidesShown = jeSuis; showSlides($("attn-slides"), jeSuis ? "je_suis_etudiant" : null); }
-    $("heatmap").setAttribute("aria-label",
-      `Attention heatmap of ${mean ? "the mean of the heads" : `head ${h + 1}`}, layer ${res.layer + 1}: ${Tq} query tokens by ${Tk} key tokens`);
+  }
+
+  renderGrid() {
+    if (!this.data) return;
+    renderGrid(this.renderState(), this.data);
+    const el = $("heads");
+    if (!el.dataset.bound) {
+      el.dataset.bound = "1";
+      el.on("plotly_click", (ev) => {
+        $("head").value = String(ev.points[0].curveNumber);
+        this.save();
+        this.renderHead();
+        $("heatmap").scrollIntoView({ behavior: "smooth", block: "nearest" });
+      });
+    }
   }
 
   /** Open the step-by-step view for one query token of the head in view. */
@@ -353,69 +296,4 @@ export class AttentionView {
     this.state.go("steps", { model: res.model, text: res.text, block: res.block, layer: res.layer,
       head: $("head").value === "mean" ? 0 : $("head").value, query, target: $("target-field").hidden ? null : $("target").value || null, step: 0 });
   }
-
-  highlightHead(h) {
-    const el = $("heads");
-    if (!el.data || !this.data) return;
-    if (h < 0) { Plotly.relayout(el, { shapes: [] }); return; }
-    const ax = h === 0 ? "" : String(h + 1);
-    Plotly.relayout(el, { shapes: [{ type: "rect", xref: `x${ax} domain`, yref: `y${ax} domain`,
-      x0: -0.04, x1: 1.04, y0: -0.04, y1: 1.04, line: { color: "#f59e0b", width: 3 } }] });
-  }
-
-  renderGrid() {
-    const { res, H } = this.data, heads = (this.data.norms || this.data).heads;
-    const cols = H <= 4 ? H : H % 4 === 0 && H > 9 ? 4 : Math.ceil(Math.sqrt(H));
-    const rows = Math.ceil(H / cols);
-    const traces = heads.map((z, h) => ({
-      type: "heatmap", z: downsample(z), colorscale: SCALE, zmin: 0, zmax: $("fit").checked ? maxOf(z) || 1 : 1, showscale: false,
-      xaxis: `x${h + 1}`, yaxis: `y${h + 1}`,
-      hovertemplate: `head ${h + 1}<extra></extra>`,
-    }));
-    const layout = {
-      grid: { rows, columns: cols, pattern: "independent", xgap: 0.08, ygap: 0.12 },
-      height: 150 * rows + 40,
-      margin: { t: 30, l: 10, r: 10, b: 10 },
-      paper_bgcolor: "rgba(0,0,0,0)",
-      font: plotFont(11),
-      annotations: [],
-    };
-    for (let h = 0; h < H; h++) {
-      const ax = h === 0 ? "" : String(h + 1);
-      layout[`xaxis${ax}`] = { showticklabels: false, ticks: "", showgrid: false, zeroline: false };
-      layout[`yaxis${ax}`] = { showticklabels: false, ticks: "", showgrid: false, zeroline: false, autorange: "reversed" };
-      layout.annotations.push({ text: `H${h + 1}`, xref: `x${ax} domain`, yref: `y${ax} domain`, x: 0.5, y: 1.0,
-        yanchor: "bottom", showarrow: false, font: { size: 11 } });
-    }
-    const el = $("heads");
-    el.style.height = `${layout.height}px`;
-    const sel = Number($("head").value), sax = sel === 0 ? "" : String(sel + 1);
-    layout.shapes = Number.isNaN(sel) ? [] : [{ type: "rect", xref: `x${sax} domain`, yref: `y${sax} domain`,
-      x0: -0.04, x1: 1.04, y0: -0.04, y1: 1.04, line: { color: "#f59e0b", width: 3 } }];
-    Plotly.react(el, traces, layout, { ...CONFIG, toImageButtonOptions: { ...CONFIG.toImageButtonOptions,
-      filename: `attnscope_${res.model}_${res.block}_L${res.layer + 1}_all_heads` } });
-    if (!el.dataset.bound) {
-      el.dataset.bound = "1";
-      el.on("plotly_click", (ev) => {
-        const h = ev.points[0].curveNumber;
-        $("head").value = String(h);
-        this.save();
-        this.renderHead();
-        $("heatmap").scrollIntoView({ behavior: "smooth", block: "nearest" });
-      });
-    }
-  }
-}
-
-export function setStatus(text, busy = false) {
-  const el = $("status");
-  el.textContent = text;
-  el.classList.toggle("busy", busy);
-  document.body.toggleAttribute("aria-busy", busy);
-}
-
-export function setError(text) {
-  const el = $("error");
-  el.textContent = text;
-  el.hidden = !text;
 }

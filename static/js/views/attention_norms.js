@@ -2,6 +2,8 @@
 // "weight | norm | norm through W_O" switch, and the Heads view's "sink: weight → norm" column.
 // Both read POST /api/norms, one layer per call, cached per (model, text, block, target, layer).
 import { api, decodeF16, matrix } from "../api.js";
+import { createLoader } from "../kernel/load.js";
+import { colorbarTitle } from "../plot.js";
 import { range } from "../ui.js";
 
 /** What the Attention view can draw: the URL's `measure`, the /api/norms field, the hover label, the caption. */
@@ -27,8 +29,7 @@ const LIMIT = 32; // layers kept
 export class Measure {
   /** onChange(value): the user picked a measure; onFallback(): a 422 sent the view back to the weights. */
   constructor({ onChange, onFallback }) {
-    this.cache = new Map(); // request JSON -> /api/norms answer (f16), decoded fields memoised on it
-    this.pending = null;
+    this.loader = createLoader((req, signal) => api("/api/norms", req, { signal }), { size: LIMIT }); // f16 answers
     this.onFallback = onFallback;
     for (const input of this.inputs()) {
       input.addEventListener("change", () => { this.say(""); onChange(this.value); });
@@ -67,26 +68,17 @@ export class Measure {
     const m = MEASURES[this.value];
     this.caption();
     if (!m.field) return null;
-    const req = { ...body, format: "f16" };
-    const key = JSON.stringify(req);
-    let res = this.cache.get(key);
-    if (!res) {
-      if (this.pending) this.pending.abort();
-      this.pending = new AbortController();
-      try {
-        res = await api("/api/norms", req, { signal: this.pending.signal });
-      } catch (err) {
-        if (err.name === "AbortError") throw err;
-        this.say(`Norms are not shown: ${String(err.detail || err).replace(/\.$/, "")}. Showing the weights.`);
-        this.value = "weight";
-        this.caption();
-        this.onFallback();
-        return null;
-      }
-      res.decoded = {};
-      this.cache.set(key, res);
-      if (this.cache.size > LIMIT) this.cache.delete(this.cache.keys().next().value);
+    const got = await this.loader.load({ ...body, format: "f16" });
+    if (!got) throw new DOMException("a newer request replaced this one", "AbortError");
+    if (got.error) {
+      this.say(`Norms are not shown: ${got.error.replace(/\.$/, "")}. Showing the weights.`);
+      this.value = "weight";
+      this.caption();
+      this.onFallback();
+      return null;
     }
+    const res = got.data;
+    res.decoded ||= {}; // decoded fields, memoised on the cached answer
     const [H, Tq, Tk] = res.shape;
     const flat = res.decoded[m.field] || (res.decoded[m.field] = decodeF16(res[m.field]));
     const rows = new Array(H);
@@ -110,7 +102,7 @@ export class Measure {
     return {
       customdata: custom.map((row, i) => row.map((c, j) => [c[0], c[1], weights[i][j]])),
       hovertemplate: `%{customdata[0]} → %{customdata[1]}<br>${label} %{z:.3f}<br>weight %{customdata[2]:.3f}<extra></extra>`,
-      colorbar: { title: { text: label.replace("through W_O", "(W<sub>O</sub>)") }, thickness: 14 },
+      colorbar: { title: colorbarTitle(label.replace("through W_O", "(W<sub>O</sub>)"), "weight"), thickness: 14 },
     };
   }
 }
@@ -125,7 +117,8 @@ export class SinkColumn {
   };
 
   constructor() {
-    this.cache = new Map(); // request JSON -> first_key
+    // only first_key is kept (256 layers' worth): the full norms of a long input are megabytes each
+    this.loader = createLoader(async (req, signal) => (await api("/api/norms", req, { signal })).first_key, { size: 256 });
     this.layers = [];
     this.error = "";
     this.seq = 0;
@@ -138,21 +131,14 @@ export class SinkColumn {
     this.error = "";
     paint();
     for (let l = 0; l < layers; l++) {
-      const key = JSON.stringify({ ...base, layer: l, format: "f16" });
-      try {
-        if (!this.cache.has(key)) {
-          const res = await api("/api/norms", JSON.parse(key));
-          this.cache.set(key, res.first_key);
-          if (this.cache.size > 256) this.cache.delete(this.cache.keys().next().value);
-        }
-      } catch (err) {
-        if (seq !== this.seq) return;
-        this.error = err.detail || String(err);
+      const got = await this.loader.load({ ...base, layer: l, format: "f16" });
+      if (seq !== this.seq || !got) return;
+      if (got.error) {
+        this.error = got.error;
         paint();
         return;
       }
-      if (seq !== this.seq) return;
-      this.layers[l] = this.cache.get(key);
+      this.layers[l] = got.data;
       paint();
     }
   }

@@ -1,7 +1,9 @@
 // The Attention view's "block it → animal" panel: a readout of the hovered or selected cell, a button that
 // blocks that query → key edge in every layer (POST /api/knockout), and the model's output before and after.
 import { api } from "../api.js";
+import { createLoader } from "../kernel/load.js";
 import { fill } from "../ui.js";
+import { tokenOption } from "../plot.js";
 
 const $ = (id) => document.getElementById(id);
 const TOP = 5;
@@ -25,8 +27,10 @@ export class KnockoutPanel {
     this.context = context;
     this.values = values;
     this.tokens = null; // {query, key} of the answer in view
-    this.cache = new Map();
-    this.seq = 0;
+    const st = () => $("ko-status");
+    this.loader = createLoader((body, signal) => api("/api/knockout", body, { signal }), {
+      size: 32, busy: "Running the model twice…", error: (text) => this.error(text),
+      status: (text, busy = false) => { st().textContent = text; st().classList.toggle("busy", busy); } });
     $("ko-query").addEventListener("change", () => this.refresh());
     $("ko-key").addEventListener("change", () => this.refresh());
     $("ko-block").addEventListener("click", () => this.block());
@@ -40,8 +44,8 @@ export class KnockoutPanel {
     if (sig === this.sig) { this.refresh(); return; }
     this.sig = sig;
     this.tokens = { query: res.query_tokens, key: res.key_tokens };
-    fill($("ko-query"), res.query_tokens.map((t, i) => [i, `${i}: ${t}`]));
-    fill($("ko-key"), res.key_tokens.map((t, j) => [j, `${j}: ${t}`]));
+    fill($("ko-query"), res.query_tokens.map((t, i) => [i, tokenOption(t, i)]));
+    fill($("ko-key"), res.key_tokens.map((t, j) => [j, tokenOption(t, j)]));
     // default: the last ordinary query and its most attended other ordinary key in the head in view
     const ordinary = (special) => (i) => !special?.[i];
     const qs = res.query_tokens.map((_, i) => i).filter(ordinary(res.query_special));
@@ -51,6 +55,7 @@ export class KnockoutPanel {
       if (k !== i && !res.key_special?.[k] && w > best) { best = w; j = k; }
     });
     this.select(i, j);
+    this.loader.cancel(); // a knockout of the previous sentence is no answer for this one
     this.clear();
   }
 
@@ -107,24 +112,9 @@ export class KnockoutPanel {
     if (!this.tokens) return;
     const [i, j] = this.cell;
     const body = { ...this.context(), edges: { from_passage: [i, i + 1], to_passage: [j, j + 1] } };
-    const key = JSON.stringify(body);
-    const seq = ++this.seq;
-    const st = $("ko-status");
     this.clear();
-    st.textContent = "Running the model twice…";
-    st.classList.add("busy");
-    try {
-      const res = this.cache.get(key) || await api("/api/knockout", body);
-      this.cache.set(key, res);
-      if (this.cache.size > 32) this.cache.delete(this.cache.keys().next().value);
-      if (seq !== this.seq) return;
-      this.render(res, i, j);
-    } catch (err) {
-      if (seq !== this.seq) return;
-      this.error(err.detail || String(err));
-    } finally {
-      if (seq === this.seq) { st.textContent = ""; st.classList.remove("busy"); }
-    }
+    const got = await this.loader.load(body);
+    if (got && got.data) this.render(got.data, i, j);
   }
 
   render(res, i, j) {

@@ -7,11 +7,20 @@ import { usable } from "../models.js";
 import { apiBinary, decodeWeights, matrix } from "../api.js";
 import { $, blockOptions, ensureCss, fill, fillModels, fitText, messages, range } from "../analysis.js";
 import { exportBar } from "../export.js";
+import { declare } from "../kernel/controls.js";
+import { createLoader, markStale } from "../kernel/load.js";
 import { grid } from "../heatmap.js";
 import * as keys from "../keys.js";
 import { fontColor } from "../plot.js";
 
 const msg = messages("mv");
+
+/** A live class's open token question (body[data-class-question="token"], set by classroom_panel.js): the
+ * thumbnail of its layer · head stays hidden until Reveal. {layer, head} or null. */
+function classAsk() {
+  const d = document.body.dataset;
+  return d.classQuestion === "token" ? { layer: Number(d.classLayer), head: d.classHead } : null;
+}
 
 /** View contract: mount(ctx) once, then show(state) on every visit or URL change. */
 export async function mount(ctx) {
@@ -26,8 +35,14 @@ class ModelView {
     this.state = state;
     this.data = null; // {key, model, text, block, L, H, Tq, Tk, q, k, layers: [Promise<{res, flat}>]}
     this.cursor = [0, 0];
-    this.pending = null;
-    this.cache = new Map();
+    // 75 MB an answer at 510 tokens: two kept
+    this.loader = createLoader((body, signal) => this.fetchAll(body, signal),
+      { size: 2, status: msg.status, error: msg.error, stale: markStale($("mv-fig")) });
+    this.controls = declare([
+      { key: "text", el: $("mv-text") },
+      { key: "block", el: $("mv-block"), kind: "select", when: () => !$("mv-block-field").hidden },
+      { key: "fit", el: $("mv-fit"), kind: "check" },
+    ]);
     this.drawing = null;
     fillModels($("mv-model"), models);
     this.onModel();
@@ -37,6 +52,8 @@ class ModelView {
     $("mv-fit").addEventListener("change", () => { this.state.set({ fit: $("mv-fit").checked ? 1 : null }); this.render(); });
     exportBar($("mv-fig"), () => this.exportInfo());
     window.addEventListener("presentation", () => { if (this.visible()) this.render(); });
+    new MutationObserver(() => { if (this.visible() && this.data) this.render(); }).observe(document.body,
+      { attributes: true, attributeFilter: ["data-class-question", "data-class-layer", "data-class-head"] });
     keys.register("model", [
       { keys: ["ArrowRight"], label: "Next head", fn: () => this.move(0, 1) },
       { keys: ["ArrowLeft"], label: "Previous head", fn: () => this.move(0, -1) },
@@ -63,18 +80,16 @@ class ModelView {
       $("mv-model").value = s.model;
       this.onModel();
     }
-    if (s.text !== undefined) $("mv-text").value = s.text;
+    this.controls.show(s);
     fitText($("mv-text"), this.model);
-    if (s.block && [...$("mv-block").options].some((o) => o.value === s.block)) $("mv-block").value = s.block;
-    $("mv-fit").checked = s.fit === "1";
     this.target = s.target || null;
     if (/^\d+$/.test(s.layer ?? "") && /^\d+$/.test(s.head ?? "")) this.cursor = [Number(s.layer), Number(s.head)];
     await this.load();
   }
 
   save(push = false) {
-    this.state.set({ view: "model", model: $("mv-model").value, text: $("mv-text").value,
-      block: $("mv-block-field").hidden ? null : $("mv-block").value }, { push });
+    const { text, block } = this.controls.read();
+    this.state.set({ view: "model", model: $("mv-model").value, text, block }, { push });
   }
 
   /** One layer of attention: {res, flat} with res.shape = [H, Tq, Tk]. */
@@ -83,42 +98,31 @@ class ModelView {
     return { res, flat: decodeWeights(res) };
   }
 
+  /** Every layer of `body`: the first runs the model; the others (cached on the server by then) follow. */
+  async fetchAll(body, signal) {
+    // f16 sent as binary (no base64): CSV exports keep 3 significant digits; u8 would not sum rows to 1
+    const first = await apiBinary("/api/attention", { ...body, layer: 0 }, { signal }); // runs the model
+    const L = this.model.layers; // every block of today's models has the model's layer count
+    const [H, Tq, Tk] = first.shape;
+    // the trace is cached on the server now: ask for the other layers before decoding the first
+    const rest = [];
+    for (let l = 1; l < L; l++) rest.push(this.fetchLayer(body, l, signal));
+    const layers = [Promise.resolve({ res: first, flat: decodeWeights(first) }), ...rest];
+    layers.forEach((p) => p.catch(() => {})); // awaited (and reported) by render
+    return { key: JSON.stringify(body), res: first, L, H, Tq, Tk, layers };
+  }
+
   async load() {
     const m = this.model;
     if (!m) { msg.error("No model is available."); return; }
     const body = { model: m.id, text: $("mv-text").value, block: $("mv-block").value || undefined, format: "f16" };
     if (this.target && body.block !== "encoder") body.target = this.target;
-    const key = JSON.stringify(body);
-    msg.error("");
     const t0 = performance.now();
     $("mv-fig").dataset.drawn = "0";
     delete $("mv-fig").dataset.ms;
-    let data = this.cache.get(key);
-    if (!data) {
-      if (this.pending) this.pending.abort();
-      const ctl = this.pending = new AbortController();
-      msg.status("Running the model…", true);
-      let first;
-      try {
-        // f16 sent as binary (no base64): CSV exports keep 3 significant digits; u8 would not sum rows to 1
-        first = await apiBinary("/api/attention", { ...body, layer: 0 }, { signal: ctl.signal }); // runs the model
-      } catch (err) {
-        if (err.name === "AbortError") return;
-        msg.status("");
-        msg.error(err.detail || String(err));
-        return;
-      }
-      const L = m.layers; // every block of today's models has the model's layer count
-      const [H, Tq, Tk] = first.shape;
-      // the trace is cached on the server now: ask for the other layers before decoding the first
-      const rest = [];
-      for (let l = 1; l < L; l++) rest.push(this.fetchLayer(body, l, ctl.signal));
-      const layers = [Promise.resolve({ res: first, flat: decodeWeights(first) }), ...rest];
-      layers.forEach((p) => p.catch(() => {})); // awaited (and reported) by render
-      data = { key, res: first, L, H, Tq, Tk, layers };
-      this.cache.set(key, data);
-      if (this.cache.size > 2) this.cache.delete(this.cache.keys().next().value); // 75 MB each at 510 tokens
-    }
+    const got = await this.loader.load(body);
+    if (!got || got.error) return; // replaced, or the error is on screen and the figure marked stale
+    const data = got.data;
     this.data = data;
     const { res, L, H, Tq, Tk } = data;
     this.cursor = [Math.min(this.cursor[0], L - 1), Math.min(this.cursor[1], H - 1)];
@@ -127,7 +131,7 @@ class ModelView {
       await this.render();
     } catch (err) {
       if (err.name === "AbortError") return;
-      this.cache.delete(key);
+      this.loader.forget(body);
       msg.error(err.detail || String(err));
       return;
     }
@@ -152,8 +156,29 @@ class ModelView {
     };
     this.drawing = grid(fig, { L, H, rows: Tq, cols: Tk, layer, px: this.thumbPx(L, H), fit: $("mv-fit").checked,
       cursor: this.cursor, colour: fontColor(), onPick: (l, h) => this.open(l, h) });
+    this.hideAsked();
     fig.setAttribute("aria-label", `Every head of ${res.model}: ${L} layers by ${H} heads, ${Tq} by ${Tk} tokens each`);
     await this.drawing.done;
+  }
+
+  /** A class question's head (every head of its layer for the heads' mean): a grey tile in place of its thumbnail. */
+  hideAsked() {
+    const ask = classAsk();
+    const row = ask && this.drawing.canvases[ask.layer];
+    if (!row) return;
+    row.forEach((c, h) => {
+      if (ask.head !== "mean" && Number(ask.head) !== h) return;
+      const b = document.createElement("canvas");
+      b.width = 1; b.height = 1;
+      const ctx = b.getContext("2d");
+      ctx.fillStyle = "#c9ced8";
+      ctx.fillRect(0, 0, 1, 1);
+      b.style.cssText = c.style.cssText;
+      b.style.cursor = "default";
+      Object.assign(b.dataset, { layer: c.dataset.layer, head: c.dataset.head, classHidden: "1" });
+      b.title = `layer ${ask.layer + 1} · head ${h + 1}: hidden until Reveal`;
+      c.replaceWith(b); // the drawn one (which the grid still paints) stays out of the page and of the PNG
+    });
   }
 
   fileName() {
@@ -192,7 +217,7 @@ class ModelView {
     ctx.font = "13px sans-serif";
     for (let l = 0; l < L; l++) ctx.fillText(`L${l + 1}`, 6, m + l * (s + g) + s / 2);
     for (let h = 0; h < H; h++) ctx.fillText(`H${h + 1}`, m + h * (s + g) + s / 2 - 10, 24);
-    cv.forEach((row, l) => row.forEach((c, h) => ctx.drawImage(c, m + h * (s + g), m + l * (s + g), s, s)));
+    cv.forEach((row, l) => row.forEach((c, h) => { if (c.isConnected) ctx.drawImage(c, m + h * (s + g), m + l * (s + g), s, s); }));
     return { url: out.toDataURL("image/png"), width: out.width, height: out.height };
   }
 
