@@ -3,6 +3,10 @@ import { api } from "./api.js";
 import * as keys from "./keys.js";
 import * as limits from "./limits.js";
 import * as state from "./state.js";
+import { plotlyReady } from "./vendor.js";
+
+/** Views that start their request before Plotly is parsed (they await plotlyReady() before drawing). */
+const EARLY = new Set(["attention"]);
 
 const mounted = new Map();
 let models = [];
@@ -18,6 +22,9 @@ async function show(s) {
   for (const a of document.querySelectorAll("nav a[data-view]")) {
     if (a.dataset.view === view) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
+  }
+  if (!EARLY.has(view)) {
+    try { await plotlyReady(); } catch (err) { globalError(err.message); return; }
   }
   let v = mounted.get(view);
   if (!v) {

@@ -28,11 +28,25 @@ export function esc(s) {
 
 /** Tick labels: special tokens dimmed; long labels shortened (the full text is in the hover). */
 export function tickLabels(tokens, special = [], max = 14) {
-  return tokens.map((t, i) => {
+  return tokens.map((raw, i) => {
+    const t = tokenText(raw);
     const short = t.length > max ? t.slice(0, max - 1) + "…" : t;
     const s = esc(short);
     return special[i] ? `<span style="color:#8a8f98">${s}</span>` : s;
   });
+}
+
+/**
+ * A token label as shown: a leading space (a "Ġ" / "▁" piece, decoded by the server) as ␣, and newlines and
+ * tabs as signs, so " it" and "it" look different; the rest as it is (the server merged byte-level pieces).
+ */
+export function tokenText(t) {
+  return String(t).replace(/^ /, "␣").replace(/\n/g, "↵").replace(/\t/g, "⇥");
+}
+
+/** A token's entry in a list or select, numbered from 0 in every view (as the API's positions are). */
+export function tokenOption(t, i) {
+  return `${i}: ${tokenText(t)}`;
 }
 
 /** Tick positions for `n` tokens: every token up to `max`, then every k-th (the hover has them all). */

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import re
+from posixpath import dirname, join, normpath
 
 import httpx
 import pytest
@@ -55,3 +57,23 @@ def test_clients_without_gzip_get_the_file_as_it_is(light):
     r = raw_get(light, "/static/favicon.svg", **{"accept-encoding": "gzip"})  # small files are not worth it
     assert r.status_code == 200 and r.wire.startswith(b"<svg") or gzip.decompress(r.wire).startswith(b"<svg")
     assert raw_get(light, "/static/js/nope.js", **{"accept-encoding": "gzip"}).status_code == 404
+
+
+def test_the_page_hints_its_first_views_modules_and_loads_plotly_beside_them(light):
+    """Cold load: Plotly is async (the modules and the first request do not wait for it to be parsed) and the
+    view the URL names has its whole static import graph hinted, each hint a module the server serves."""
+    for view, must in (("attention", {"views/attention.js", "views/attention_render.js", "kernel/load.js", "api.js"}),
+                       ("steps", {"views/steps.js"})):
+        html = light.get(f"/?view={view}").text
+        hinted = set(re.findall(r'<link rel="modulepreload" href="/static/js/([^"]+)">', html))
+        assert must <= hinted, (view, must - hinted)
+        for js in hinted:
+            r = light.get(f"/static/js/{js}")
+            assert r.status_code == 200 and "javascript" in r.headers["content-type"], js
+        # every static import of every hinted module is hinted too (no waterfall left)
+        for js in hinted:
+            src = (static_dir() / "js" / js).read_text("utf-8")
+            for dep in re.findall(r"""^import\s[^;]*?from\s+["'](\.{1,2}/[^"']+)["']""", src, re.M):
+                assert normpath(join(dirname(js), dep)) in hinted, (js, dep)
+    assert re.search(r'<script src="/vendor/plotly.min.js" async id="plotly-js">', light.get("/").text)
+    assert 'rel="modulepreload"' not in light.get("/?view=no-such-view").text  # an unknown view hints nothing

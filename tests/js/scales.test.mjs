@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { LUT, level, plotlyScale } from "../../static/js/heatmap.js";
+import { tickLabels, tokenOption, tokenText } from "../../static/js/plot.js";
 
 const rgb = (s) => s.match(/\d+/g).map(Number);
 
@@ -41,4 +42,13 @@ test("a faint weight is a quarter up the square-root scale, not at its dark end"
 test("the linear scale's stops are evenly spaced", () => {
   const stops = plotlyScale(1, 4);
   assert.deepEqual(stops.map((s) => s[0]), [0, 0.25, 0.5, 0.75, 1]);
+});
+
+test("token labels show a leading space, newlines and tabs as signs, numbered from 0", () => {
+  assert.equal(tokenText(" it"), "␣it");
+  assert.equal(tokenText("it"), "it");
+  assert.equal(tokenText("a\nb\t"), "a↵b⇥");
+  assert.equal(tokenText("New York"), "New York"); // only the leading space is a marker
+  assert.equal(tokenOption(" it", 0), "0: ␣it");
+  assert.deepEqual(tickLabels([" it", "<b>"], [false, true]), ["␣it", '<span style="color:#8a8f98">&lt;b&gt;</span>']);
 });

@@ -1,3 +1,6 @@
+import functools
+import posixpath
+import re
 from pathlib import Path
 
 from attnscope.resources import static_dir, templates_dir
@@ -39,6 +42,26 @@ def available_views() -> list[dict]:
     return [{"id": v, "title": t} for v, t in VIEWS if (TEMPLATES / "views" / f"{v}.html").exists()]
 
 
+_IMPORT = re.compile(r"""^import\s[^;]*?from\s+["'](\.{1,2}/[^"']+\.js)["']""", re.M)
+
+
+@functools.lru_cache(maxsize=None)
+def module_graph(entry: str) -> tuple[str, ...]:
+    """Every module ``static/js/<entry>`` imports, itself included (static imports, followed): the page hints them
+    with ``<link rel="modulepreload">`` so the browser fetches them at once, not one import level at a time."""
+    js = static_dir() / "js"
+    seen: list[str] = []
+    todo = [entry]
+    while todo:
+        name = todo.pop()
+        if name in seen or not (js / name).is_file():
+            continue
+        seen.append(name)
+        here = posixpath.dirname(name)
+        todo += [posixpath.normpath(posixpath.join(here, m)) for m in _IMPORT.findall((js / name).read_text("utf-8"))]
+    return tuple(seen)
+
+
 def plotly_js_path() -> Path:
     import plotly
 
@@ -47,7 +70,11 @@ def plotly_js_path() -> Path:
 
 @router.get("/", response_class=HTMLResponse)
 def index(request: Request):
-    return request.app.state.templates.TemplateResponse(request, "index.html", {"views": available_views(), "styles": view_styles()})
+    views = available_views()
+    first = request.query_params.get("view") or views[0]["id"]
+    preload = module_graph(f"views/{first}.js") if first in {v["id"] for v in views} else ()
+    return request.app.state.templates.TemplateResponse(request, "index.html",
+                                                        {"views": views, "styles": view_styles(), "preload": preload})
 
 
 @router.get("/vendor/plotly.min.js")

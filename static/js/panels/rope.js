@@ -2,7 +2,7 @@
 // the dot products q_m · k_n form a matrix that is constant along each diagonal: only m − n counts.
 import { api } from "../api.js";
 import { fill, range } from "../ui.js";
-import { CONFIG, SCALE, esc, plotFont, plotMargin } from "../plot.js";
+import { CONFIG, SCALE, esc, plotFont, plotMargin, tokenOption } from "../plot.js";
 
 const $ = (id) => document.getElementById(id);
 const P = 16;
@@ -47,7 +47,7 @@ export class RopePanel {
     }
     if (!this.tokens || JSON.stringify(this.tokens) !== JSON.stringify(res.tokens)) {
       this.tokens = res.tokens;
-      const opts = res.tokens.map((t, i) => [i, `${i + 1}: ${t}`]);
+      const opts = res.tokens.map((t, i) => [i, tokenOption(t, i)]);
       fill($("pos-rope-query"), opts);
       fill($("pos-rope-key"), opts);
       // a pronoun and an earlier noun make a readable pair: default to the last two content tokens apart
