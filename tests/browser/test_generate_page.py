@@ -46,6 +46,12 @@ def wait_done(page, at_least: int = 1) -> None:
         arg=at_least, timeout=120_000)
 
 
+def label_of(t: str) -> str:
+    """A token as the page labels it (plot.js tokenText): a leading space as ␣, newlines and tabs as ↵ and ⇥."""
+    t = t.replace("Ċ", "\n").replace("ĉ", "\t")
+    return ("␣" + t[1:] if t.startswith(" ") else t).replace("\n", "↵").replace("\t", "⇥")
+
+
 def chips(page) -> list[str]:
     return page.eval_on_selector_all("#gen-tokens .chip", "els => els.map(e => e.textContent)")
 
@@ -61,11 +67,11 @@ def test_greedy_steps_stream_scrub_and_the_causal_heatmap_is_masked(page):
     want = httpx.post(page.base + "/api/generate", timeout=120,
                       json={"model": "smollm2", "text": PROMPT, "max_new_tokens": 6}).json()
     assert len(chips(page)) == 6
-    assert chips(page) == [t.replace("Ċ", "↵") for t in want["tokens"]]
+    assert chips(page) == [label_of(t) for t in want["tokens"]]
     assert page.text_content("#gen-output-new") == want["text"]
     assert page.input_value("#gen-step") == "5"  # the scrubber followed the stream to the last step
     last = figure(page, "gen-cands", "d.data[0].y")
-    assert any(want["steps"][5]["candidates"][0]["token"] in label for label in last[:1])
+    assert any(label_of(want["steps"][5]["candidates"][0]["token"]) in label for label in last[:1])
 
     page.click("h3#gen-gqa-title")  # focus out of the inputs: the view's keys apply
     page.keyboard.press("ArrowLeft")
