@@ -22,7 +22,7 @@ from attnscope._html import js_bundle, pack
 
 #: norms: at most this many weights per array (heads x queries x keys) are embedded (five float32 arrays)
 MAX_NORM_CELLS = 1 << 21
-BUNDLE = ["atlas_grid.js", "notebook_effects.js"]
+BUNDLE = ["atlas_grid.js", "notebook_effects_grid.js", "notebook_effects.js"]
 
 
 def _finite(v) -> float | None:

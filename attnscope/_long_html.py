@@ -198,7 +198,7 @@ class LongView:
         payload = json.dumps(self.data(), separators=(",", ":"))
         payload = payload.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
         script = (
-            "(async () => {\n" + js_bundle(["heatmap.js", "longzoom.js", "notebook_long.js"]) + "\n"
+            "(async () => {\n" + js_bundle(["heatmap.js", "longzoom.js", "notebook_long_zoom.js", "notebook_long.js"]) + "\n"
             f"const root = document.getElementById({json.dumps(uid)});\n"
             f"const data = JSON.parse(document.getElementById({json.dumps(uid + '-data')}).textContent);\n"
             "try { await mountLong(root, data); }\n"

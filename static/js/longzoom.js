@@ -1,4 +1,4 @@
-// The pieces of the long view's deep-zoom heatmap that the page (views/long_tiles.js: tiles fetched from the server)
+// The pieces of the long view's deep-zoom heatmap that the page (views/long_zoom.js, its tiles fetched by views/long_tiles.js)
 // and the notebook (notebook_long.js: tiles embedded in the output) share: u8 tiles with a scale, the square-root viridis
 // scale of heatmap.js, the first-token sink strip on its own scale, a decoder's causal mask in grey, legends, axes,
 // thumbnails, and pan / zoom. `attnscope` inlines this file between heatmap.js and notebook_long.js in one classic

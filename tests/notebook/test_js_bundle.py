@@ -43,6 +43,6 @@ def test_a_foreign_or_later_import_is_refused(js_dir):
 
 
 def test_the_long_view_bundle_has_no_module_syntax_left():
-    out = _html.js_bundle(["heatmap.js", "longzoom.js", "notebook_long.js"])
+    out = _html.js_bundle(["heatmap.js", "longzoom.js", "notebook_long_zoom.js", "notebook_long.js"])
     assert "\nimport " not in out and "\nexport " not in out and not out.startswith(("import", "export"))
     assert "function mountLong(" in out and "class ZoomBase" in out

@@ -5,17 +5,30 @@
 // Token text is set with textContent only.
 import { ApiError } from "../api.js";
 import { $ } from "../analysis.js";
-import { detailText, fmt } from "./long_tiles.js";
+import { createLoader, markStale } from "../kernel/load.js";
+import { post } from "./long_run.js";
+import { fmt } from "./long_tiles.js";
 
 const el = (tag, props = {}, ...kids) => { const e = Object.assign(document.createElement(tag), props); e.append(...kids); return e; };
 const mean = (xs) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
 /** Spaces and newlines of a token made visible on a chip. */
 const shown = (t) => (t === "" ? "∅" : t.replace(/\n/g, "⏎").replace(/^ /, "␣").replace(/ $/, "␣"));
 
+/** One answer: the prompt runs, then the answer's tokens; the response holds them, their steps and the prompt's trace. */
+async function generate(request, signal) {
+  const res = await post("/api/long/generate", request, signal, `${request.model} cannot answer here: `);
+  const data = await res.json().catch(() => null);
+  if (!data?.trace) throw new ApiError("The server's answer was not readable.", res.status);
+  return data;
+}
+
 export class AnswerPanel {
   /** msg: the view's status/error lines; model(): the selected model; onTrace(header): open the prompt's trace. */
   constructor({ msg, model, passagesMode, onTrace, onState }) {
-    Object.assign(this, { msg, model, passagesMode, onTrace, onState, ctl: null, res: null, step: null });
+    Object.assign(this, { msg, model, passagesMode, onTrace, onState, res: null, step: null, asks: 0 });
+    // nothing kept: each answer runs the model again (its trace lives in the server's memory)
+    this.loader = createLoader(generate, { size: 0, error: msg.error, stale: markStale($("lc-answer")),
+      status: (text, on) => { msg.status(text, on); this.busy(Boolean(on)); } });
     $("lc-ask-form").addEventListener("submit", (e) => { e.preventDefault(); this.ask(); });
     $("lc-ask-q").addEventListener("keydown", (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); this.ask(); } });
     $("lc-ask-q").addEventListener("input", () => { clearTimeout(this.qTimer); this.qTimer = setTimeout(() => this.onState(), 400); });
@@ -25,7 +38,8 @@ export class AnswerPanel {
   get question() { return $("lc-ask-q").value; }
   set question(q) { $("lc-ask-q").value = q; }
 
-  cancel() { this.ctl?.abort(); this.ctl = null; this.busy(false); }
+  /** Abort the answer in flight, if any (a run replaces it). */
+  cancel() { this.loader.cancel(); this.busy(false); }
 
   busy(on) {
     $("lc-ask").disabled = on;
@@ -41,36 +55,13 @@ export class AnswerPanel {
     if (!q) { this.msg.error("Write a question first."); return; }
     if (!model) { this.msg.error("No model is loaded yet."); return; }
     if (!Number.isInteger(n) || n < 1 || n > 64) { this.msg.error("Max new tokens must be a whole number from 1 to 64."); return; }
-    this.ctl?.abort();
-    const ctl = this.ctl = new AbortController();
-    this.msg.error("");
-    this.busy(true);
-    this.msg.status(`Answering with ${model}: the whole prompt (${(docs.length + q.length).toLocaleString("en-US")} characters) runs first, `
-      + "then up to " + n + " answer tokens… this can take a while.", true);
-    let res = null, failure = null;
-    try {
-      let r;
-      try {
-        r = await fetch("/api/long/generate", { method: "POST", signal: ctl.signal, headers: { "Content-Type": "application/json" },
-          body: JSON.stringify({ model, text: `${docs}\n\n${q}`, passages: this.passagesMode(), max_new_tokens: n }) });
-      } catch (err) {
-        if (err.name === "AbortError") throw err;
-        throw new ApiError("The AttnScope server did not answer. Is it still running?", 0);
-      }
-      const data = await r.json().catch(() => null);
-      if (!r.ok) throw new ApiError(`${model} cannot answer here: ${detailText(data?.detail, r.status)}`, r.status);
-      if (!data?.trace) throw new ApiError("The server's answer was not readable.", r.status);
-      res = data;
-    } catch (err) {
-      if (err.name === "AbortError") return; // cancelled or replaced
-      failure = err.detail || String(err);
-    }
-    if (this.ctl !== ctl) return;
-    this.ctl = null;
-    this.busy(false);
-    if (failure) { this.msg.status(""); this.msg.error(failure); return; }
-    this.res = res;
-    this.onTrace(res.trace); // the prompt's trace: heatmap, minimap, passages matrix (it sets the status line)
+    const text = `${docs}\n\n${q}`, label = `Answering with ${model}: the whole prompt (${(docs.length + q.length)
+      .toLocaleString("en-US")} characters) runs first, then up to ${n} answer tokens… this can take a while.`;
+    const res = await this.loader.load({ model, text, passages: this.passagesMode(), max_new_tokens: n },
+      { key: String(++this.asks), label }); // each answer its own: a newer one aborts it
+    if (!res || res.error) return; // replaced, or the error shows
+    this.res = res.data;
+    this.onTrace(this.res.trace); // the prompt's trace: heatmap, minimap, passages matrix (it sets the status line)
     this.show();
   }
 
