@@ -45,15 +45,15 @@ export function blockOptions(m) {
   return m.blocks.map((b) => [b, names[b] || b]);
 }
 
-/** French for the textbook model, English for the others (only when the text is the other language's example). */
+/** French for the textbook model, English for the others (the view's own defaults when given). */
 /** And each model remembers its own sentence: leaving a model keeps the box's sentence for it, and coming back
  * to a model brings its sentence back (never a default in place of what the user typed). */
-export function fitText(input, m) {
+export function fitText(input, m, { english = DEFAULT_TEXT, french = FRENCH_TEXT } = {}) {
   if (!m) return;
   const from = input.dataset.model; // the model this box's sentence was typed for
   input.dataset.model = m.id;
   input.value = switchSentence(sentences, from, m.id, input.value, (_, text) => fits(m, text),
-    () => (m.kind === "encoder-decoder" ? FRENCH_TEXT : DEFAULT_TEXT));
+    () => (m.kind === "encoder-decoder" ? french : english));
 }
 
 /** Whether a sentence suits a model: French for the textbook model (its vocabulary), not French for the rest. */

@@ -5,13 +5,23 @@
 // exports. The URL keeps atlas, task, layer, head and compare. For the live class: window.__atlasCurrent and an
 // "atlas:current" event after each render; body[data-class-question="grid"] draws the grid blank.
 import * as keys from "../keys.js";
-import { TASKS, atlasName, difference, listLabel, normalise, whyNotComparable } from "./atlas_data.js";
-import { renderDetail } from "./atlas_detail.js";
+import { createLoader, markStale } from "../kernel/load.js";
+import { declare } from "../kernel/controls.js";
+import { TASKS, atlasName, listLabel, normalise, whyNotComparable } from "./atlas_data.js";
 import { atlasExportBar, exportJson } from "./atlas_export.js";
-import { $, GridFigure, HeadTable, taskPicker } from "./atlas_render.js";
+import { $, GridFigure, HeadTable, render, shown } from "./atlas_render.js";
 
 const DEFAULT_TASKS = ["previous", "induction", "duplicate", "sink"];
 const POLL_MS = 500;
+
+/** Wait `ms`, or reject as an aborted fetch would when `signal` aborts. */
+function sleep(ms, signal) {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) { reject(new DOMException("aborted", "AbortError")); return; }
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => { clearTimeout(t); reject(new DOMException("aborted", "AbortError")); }, { once: true });
+  });
+}
 
 export async function mount(ctx) {
   const view = new AtlasView(ctx);
@@ -20,13 +30,27 @@ export async function mount(ctx) {
 
 class AtlasView {
   constructor({ models, state, api }) {
-    Object.assign(this, { models, state, api });
+    Object.assign(this, { models, state });
     this.atlas = null; // normalised A
     this.other = null; // normalised B (compare) or null
     this.task = null;
     this.selected = null;
     this.list = [];
-    this.polling = 0;
+    // the run form: a shown atlas's settings go into it, Run reads them back (the tasks are checkboxes)
+    this.form = declare(["model", "prompts", "length", "seed"].map((k) => ({ key: k, el: $(`at-${k}`), kind: k === "model" ? "select" : "text" })));
+    const get = (path, signal) => api(path, undefined, { signal });
+    const error = (text) => this.error(text);
+    const figures = markStale($("at-grid").parentElement, $("at-table"));
+    // finished atlases do not change: each is fetched (polled while it runs) once
+    this.opener = createLoader(({ job, fresh }, signal) => this.poll(get, job, fresh, signal), { size: 8, error,
+      status: (text) => this.status(text), stale: figures });
+    this.others = createLoader(async (job, signal) => {
+      const r = await get(`/api/atlas/${encodeURIComponent(job)}`, signal);
+      if (r.status !== "done") throw new Error(`atlas ${job} is ${r.status}: compare it once it is done`);
+      return normalise(r.result, r.job || job);
+    }, { size: 8, error, stale: (on, why) => figures(on && why === "loading") }); // a failed B leaves A shown, up to date
+    this.jobs = createLoader(({ path, body }, signal) => api(path, body, { signal }), { size: 0, error }); // run, upload
+    this.lists = createLoader((_, signal) => get("/api/atlas", signal), { size: 0, error: (text) => { if (text) this.error(text); } });
     this.fillModels();
     window.addEventListener("models:update", (e) => { this.models = e.detail; this.fillModels(); });
     $("at-tasks").replaceChildren(...TASKS.map(([t, help]) => {
@@ -83,12 +107,9 @@ class AtlasView {
   }
 
   async refreshList() {
-    try {
-      this.list = (await this.api("/api/atlas")).atlases || [];
-    } catch (e) {
-      this.error(e.detail || String(e));
-      return;
-    }
+    const got = await this.lists.load({});
+    if (!got?.data) return;
+    this.list = got.data.atlases || [];
     const opt = (v, text) => { const o = document.createElement("option"); o.value = v; o.textContent = text; return o; };
     $("at-list").replaceChildren(opt("", this.list.length ? "— choose a finished atlas —" : "— none yet —"),
       ...this.list.map((e) => opt(e.job, listLabel(e))));
@@ -108,56 +129,53 @@ class AtlasView {
   }
 
   async run() {
-    const body = { model: $("at-model").value, tasks: [...document.querySelectorAll("input[name=at-task-run]:checked")].map((b) => b.value),
-      prompts: num($("at-prompts").value), length: num($("at-length").value), seed: num($("at-seed").value) };
-    this.error("");
+    const v = this.form.read();
+    const body = { model: v.model ?? "", tasks: [...document.querySelectorAll("input[name=at-task-run]:checked")].map((b) => b.value),
+      prompts: num(v.prompts ?? ""), length: num(v.length ?? ""), seed: num(v.seed ?? "") };
     this.wantModel = body.model;
-    let job;
-    try {
-      job = (await this.api("/api/atlas", body)).job;
-    } catch (e) {
-      this.error(e.detail || String(e));
-      return;
-    }
-    this.status(`Running ${body.model} on ${body.tasks.join(", ")}…`);
-    await this.open(job, { push: true, fresh: true });
+    const got = await this.jobs.load({ path: "/api/atlas", body });
+    if (!got?.data) return; // the error is shown
+    await this.open(got.data.job, { push: true, fresh: true, label: `Running ${body.model} on ${body.tasks.join(", ")}…` });
   }
 
-  /** Load atlas `job` (polling while it runs; the progress bar for a job started here, `fresh`) and show it as A. */
-  async open(job, { push = false, s = null, fresh = false } = {}) {
-    const ticket = ++this.polling;
-    $("at-run").disabled = true;
-    try {
-      for (let first = true; ; first = false) {
-        const r = await this.api(`/api/atlas/${encodeURIComponent(job)}`);
-        if (ticket !== this.polling) return;
-        if (first && !fresh && r.status === "done") { $("at-progress").hidden = true; $("at-progress-text").textContent = ""; }
-        else this.progress(r.done, r.total, r.status);
-        if (r.status === "done") {
-          this.atlas = normalise(r.result, r.job || job);
-          if (this.other && whyNotComparable(this.atlas, this.other)) this.other = null;
-          this.applyState(s);
-          this.fillForm(this.atlas);
-          this.status(`${atlasName(this.atlas)}: ${this.atlas.layers} layers × ${this.atlas.heads} heads`);
-          this.save(push);
-          this.render();
-          await this.refreshList();
-          return;
-        }
-        if (r.status === "failed") { this.error(`The atlas job failed: ${r.error || "no reason given"}`); return; }
-        await new Promise((res) => setTimeout(res, POLL_MS));
-      }
-    } catch (e) {
-      if (ticket === this.polling) this.error(e.detail || String(e));
-    } finally {
-      if (ticket === this.polling) $("at-run").disabled = false;
+  /** Atlas `job` polled until it is done (the progress bar for a job started here, `fresh`): normalised. */
+  async poll(get, job, fresh, signal) {
+    for (let first = true; ; first = false) {
+      const r = await get(`/api/atlas/${encodeURIComponent(job)}`, signal);
+      if (signal.aborted) throw new DOMException("aborted", "AbortError");
+      if (first && !fresh && r.status === "done") this.hideProgress();
+      else this.progress(r.done, r.total, r.status);
+      if (r.status === "done") return normalise(r.result, r.job || job);
+      if (r.status === "failed") throw new Error(`The atlas job failed: ${r.error || "no reason given"}`);
+      await sleep(POLL_MS, signal);
     }
+  }
+
+  hideProgress() { $("at-progress").hidden = true; $("at-progress-text").textContent = ""; }
+
+  /** Load atlas `job` (polling while it runs; the progress bar for a job started here, `fresh`) and show it as A. */
+  async open(job, { push = false, s = null, fresh = false, label = `Opening atlas ${job}…` } = {}) {
+    $("at-run").disabled = true;
+    const got = await this.opener.load({ job, fresh }, { key: job, label });
+    if (!got) return; // a newer open runs (and frees the button)
+    $("at-run").disabled = false;
+    if (got.error) return;
+    if (got.cached && !fresh) this.hideProgress();
+    this.atlas = got.data;
+    if (this.other && whyNotComparable(this.atlas, this.other)) this.other = null;
+    this.applyState(s);
+    this.fillForm(this.atlas);
+    this.status(`${atlasName(this.atlas)}: ${this.atlas.layers} layers × ${this.atlas.heads} heads`);
+    this.save(push);
+    this.render();
+    await this.refreshList();
   }
 
   /** The run form set to atlas `a`'s settings, so that Run does it again (or with one thing changed). */
   fillForm(a) {
-    if ([...$("at-model").options].some((o) => o.value === a.model && !o.disabled)) $("at-model").value = a.model;
-    for (const [id, v] of [["at-prompts", a.prompts], ["at-length", a.length], ["at-seed", a.seed]]) if (Number.isInteger(v)) $(id).value = String(v);
+    const usable = [...$("at-model").options].some((o) => o.value === a.model && !o.disabled);
+    const whole = (v) => (Number.isInteger(v) ? v : undefined);
+    this.form.show({ model: usable ? a.model : undefined, prompts: whole(a.prompts), length: whole(a.length), seed: whole(a.seed) });
     for (const b of document.querySelectorAll("input[name=at-task-run]")) b.checked = a.tasks.includes(b.value);
   }
 
@@ -181,34 +199,25 @@ class AtlasView {
       this.error(`${file.name} is not a JSON file (an atlas file is what "attnscope atlas --out FILE.json" writes).`);
       return;
     }
-    try {
-      const r = await this.api("/api/atlas/upload", data);
-      await this.open(r.job, { push: true });
-    } catch (e) {
-      this.error(e.detail || String(e));
-    }
+    const got = await this.jobs.load({ path: "/api/atlas/upload", body: data });
+    if (got?.data) await this.open(got.data.job, { push: true });
   }
 
   /** Compare A with atlas `job` (null: no comparison). */
   async compare(job, { push = false } = {}) {
     this.error("");
-    if (!job || !this.atlas) { this.other = null; this.save(push); this.render(); return; }
-    try {
-      const r = await this.api(`/api/atlas/${encodeURIComponent(job)}`);
-      if (r.status !== "done") throw new Error(`atlas ${job} is ${r.status}: compare it once it is done`);
-      const b = normalise(r.result, r.job || job);
-      const why = whyNotComparable(this.atlas, b);
-      if (why) { this.other = null; this.error(why); $("at-compare").value = ""; }
-      else { this.other = b; $("at-compare").value = [...$("at-compare").options].some((o) => o.value === job) ? job : ""; }
-    } catch (e) {
-      this.other = null;
-      this.error(e.detail || e.message || String(e));
-    }
+    if (!job || !this.atlas) { this.others.cancel(); this.other = null; this.save(push); this.render(); return; }
+    const got = await this.others.load(job, { label: `Opening atlas ${job}…` });
+    if (!got) return; // a newer comparison replaced this one
+    const b = got.data, why = b ? whyNotComparable(this.atlas, b) : null;
+    if (!b) this.other = null; // the error is shown
+    else if (why) { this.other = null; this.error(why); $("at-compare").value = ""; }
+    else { this.other = b; $("at-compare").value = [...$("at-compare").options].some((o) => o.value === job) ? job : ""; }
     this.save(push);
     this.render();
   }
 
-  shown() { return this.atlas && this.other ? difference(this.atlas, this.other) : this.atlas; }
+  shown() { return shown(this.atlas, this.other); }
 
   pick(c) { this.selected = c; this.save(true); this.render(); window.dispatchEvent(new CustomEvent("atlas:click", { detail: { layer: c[0], head: c[1] } })); }
 
@@ -231,24 +240,8 @@ class AtlasView {
   }
 
   render() {
-    const v = this.shown();
-    $("at-empty").hidden = Boolean(v);
-    $("at-body").hidden = !v;
-    renderDetail($("at-detail"), { view: v, task: this.task, selected: this.selected, models: this.models, onPick: (c) => this.pick(c) });
-    if (!v || !this.visible()) return;
-    if (!v.tasks.includes(this.task)) this.task = v.tasks[0];
-    const blank = document.body.dataset.classQuestion === "grid";
-    taskPicker($("at-task-picker"), v.tasks, this.task, (t) => { this.task = t; this.save(); this.render(); });
-    $("at-title").textContent = v.diff ? `${this.task}: A − B` : `${this.task} · ${atlasName(v)}`;
-    $("at-subtitle").textContent = v.diff ? `A = ${atlasName(v.a)}\nB = ${atlasName(v.b)}` : "";
-    $("at-subtitle").hidden = !v.diff;
-    this.figure.draw(v, this.task, this.selected, { blank });
-    $("at-detail-panel").hidden = blank;
-    $("at-table-panel").hidden = blank;
-    if (!blank) this.table.render(v, this.selected);
-    window.__atlasCurrent = { job: this.atlas.job, model: this.atlas.model, task: this.task, layers: v.layers, heads: v.heads,
-      values: Array.from(v.values[this.task]), compare: this.other?.job || null, diff: Boolean(v.diff) };
-    window.dispatchEvent(new CustomEvent("atlas:current", { detail: window.__atlasCurrent }));
+    this.task = render({ task: this.task, selected: this.selected }, { atlas: this.atlas, other: this.other, models: this.models },
+      { figure: this.figure, table: this.table, onPick: (c) => this.pick(c), onTask: (t) => { this.task = t; this.save(); this.render(); } });
   }
 
   exportInfo() {

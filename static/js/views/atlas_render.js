@@ -1,6 +1,8 @@
-// The atlas view's figures: the layer × head grid (canvas, hover tip, legend, readout) and the sortable head table.
+// The atlas view's figures: the layer × head grid (canvas, hover tip, legend, readout), the sortable head table,
+// and render(state, data), which draws the view (the grid, the table, the side panel) and tells the live class.
 import { cellAt, drawGrid, drawLegend, scaleFor, scaleText } from "../atlas_grid.js";
-import { fmtScore } from "./atlas_data.js";
+import { atlasName, difference, fmtScore } from "./atlas_data.js";
+import { renderDetail } from "./atlas_detail.js";
 
 const $ = (id) => document.getElementById(id);
 const css = (name, fallback) => getComputedStyle(document.body).getPropertyValue(name).trim() || fallback;
@@ -158,6 +160,40 @@ export function taskPicker(box, tasks, task, onTask) {
     label.append(input, document.createTextNode(t));
     return label;
   }));
+}
+
+/** What the view shows of atlas A (`atlas`) and B (`other`, or null): A − B when both are there, else A. */
+export function shown(atlas, other) {
+  return atlas && other ? difference(atlas, other) : atlas;
+}
+
+/**
+ * Draw the atlas view. `state`: {task, selected ([l, h] or null)}; `data`: {atlas, other, models} (A, B or null, the
+ * configured models); `ui`: {figure (a GridFigure), table (a HeadTable), onPick([l, h]), onTask(task)}. Returns the
+ * task shown: `state.task`, or the view's first task when it has no such task. For the live class it sets
+ * window.__atlasCurrent and sends "atlas:current"; body[data-class-question="grid"] draws the grid blank.
+ */
+export function render(state, { atlas, other, models }, { figure, table, onPick, onTask }) {
+  const v = shown(atlas, other);
+  let { task } = state;
+  $("at-empty").hidden = Boolean(v);
+  $("at-body").hidden = !v;
+  renderDetail($("at-detail"), { view: v, task, selected: state.selected, models, onPick });
+  if (!v || $("at-form").closest("section").hidden) return task;
+  if (!v.tasks.includes(task)) task = v.tasks[0];
+  const blank = document.body.dataset.classQuestion === "grid";
+  taskPicker($("at-task-picker"), v.tasks, task, onTask);
+  $("at-title").textContent = v.diff ? `${task}: A − B` : `${task} · ${atlasName(v)}`;
+  $("at-subtitle").textContent = v.diff ? `A = ${atlasName(v.a)}\nB = ${atlasName(v.b)}` : "";
+  $("at-subtitle").hidden = !v.diff;
+  figure.draw(v, task, state.selected, { blank });
+  $("at-detail-panel").hidden = blank;
+  $("at-table-panel").hidden = blank;
+  if (!blank) table.render(v, state.selected);
+  window.__atlasCurrent = { job: atlas.job, model: atlas.model, task, layers: v.layers, heads: v.heads,
+    values: Array.from(v.values[task]), compare: other?.job || null, diff: Boolean(v.diff) };
+  window.dispatchEvent(new CustomEvent("atlas:current", { detail: window.__atlasCurrent }));
+  return task;
 }
 
 export { $ };

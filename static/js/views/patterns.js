@@ -2,9 +2,12 @@
 // self-attention, the attention with and without it, and both translations (POST /api/patterns).
 import { exportBar, matrixCsv } from "../export.js";
 import * as keys from "../keys.js";
-import { CONFIG, SCALE, esc, plotFont, plotTitle, tickLabels } from "../plot.js";
+import { createLoader, markStale } from "../kernel/load.js";
+import { declare } from "../kernel/controls.js";
+import { CONFIG, WEIGHT_SCALE, colorbarTitle, esc, plotFont, plotTitle, tickLabels } from "../plot.js";
 
 const $ = (id) => document.getElementById(id);
+const MASK_SCALE = [[0, "#dde1ea"], [1, "#3b4cca"]];
 
 export async function mount(ctx) {
   const view = new PatternsView(ctx);
@@ -15,8 +18,23 @@ class PatternsView {
   constructor({ models, state, api }) {
     this.models = models; // app.js keeps this list current as models load
     this.state = state;
-    this.api = api;
     this.res = null;
+    const kind = () => $("pat-kind").value;
+    // each control holds one state key; a pattern's own parameter counts only for that pattern
+    this.form = declare([
+      { key: "text", el: $("pat-text") },
+      { key: "pattern", el: $("pat-kind"), kind: "select" },
+      { key: "window", el: $("pat-window"), when: () => kind() === "local" },
+      { key: "stride", el: $("pat-stride"), when: () => kind() === "strided" },
+      { key: "tokens", el: $("pat-tokens"), when: () => kind() === "global" },
+      { key: "layer", el: $("pat-layer"), kind: "select" },
+      { key: "head", el: $("pat-head"), kind: "select" },
+    ]);
+    this.loader = createLoader((body, signal) => api("/api/patterns", body, { signal }), {
+      busy: "Running the textbook model twice…",
+      status: (text) => { $("pat-status").textContent = text; },
+      error: (text) => { $("pat-error").textContent = text; $("pat-error").hidden = !text; },
+      stale: markStale($("pat-mask"), $("pat-full"), $("pat-masked")) });
     $("pat-form").addEventListener("submit", (e) => { e.preventDefault(); this.save(true); this.load(); });
     for (const id of ["pat-kind", "pat-window", "pat-stride", "pat-tokens"]) {
       $(id).addEventListener("change", () => { this.fields(); this.save(); this.load(); });
@@ -50,21 +68,16 @@ class PatternsView {
     $("pat-tokens-field").hidden = kind !== "global";
   }
 
+  /** The URL's state into the controls (layer and head once an answer says how many there are), then load. */
   async show(s) {
-    if (s.text !== undefined) $("pat-text").value = s.text;
-    for (const [k, id] of [["pattern", "pat-kind"], ["window", "pat-window"], ["stride", "pat-stride"], ["tokens", "pat-tokens"]]) {
-      if (s[k] !== undefined) $(id).value = s[k];
-    }
+    this.form.show({ ...s, layer: undefined, head: undefined });
     this.fields();
     this.wanted = { layer: s.layer, head: s.head };
     await this.load();
   }
 
   save(push = false) {
-    const kind = $("pat-kind").value;
-    this.state.set({ view: "patterns", text: $("pat-text").value, pattern: kind,
-      window: kind === "local" ? $("pat-window").value : null, stride: kind === "strided" ? $("pat-stride").value : null,
-      tokens: kind === "global" ? $("pat-tokens").value : null, layer: $("pat-layer").value, head: $("pat-head").value }, { push });
+    this.state.set({ view: "patterns", ...this.form.read() }, { push });
   }
 
   body() {
@@ -77,19 +90,9 @@ class PatternsView {
   }
 
   async load() {
-    const err = $("pat-error");
-    err.hidden = true;
-    $("pat-status").textContent = "Running the textbook model twice…";
-    let res;
-    try {
-      res = await this.api("/api/patterns", this.body());
-    } catch (e) {
-      $("pat-status").textContent = "";
-      err.textContent = e.detail || String(e);
-      err.hidden = false;
-      return;
-    }
-    this.res = res;
+    const got = await this.loader.load(this.body());
+    if (!got || got.error) return; // replaced by a newer load, or the error is shown
+    const res = this.res = got.data;
     const [L, H] = [res.full.weights.length, res.full.weights[0].length];
     fillSelect($("pat-layer"), L, "Layer", this.wanted?.layer);
     fillSelect($("pat-head"), H, "Head", this.wanted?.head);
@@ -102,13 +105,7 @@ class PatternsView {
   }
 
   render() {
-    if (!this.res) return;
-    const { res } = this;
-    const l = Number($("pat-layer").value), h = Number($("pat-head").value);
-    const allowed = res.mask.map((row) => row.map((m) => (m ? 0 : 1)));
-    heatmap("pat-mask", allowed, res.tokens, "mask (blue = visible)", [[0, "#dde1ea"], [1, "#3b4cca"]], "%{z}");
-    heatmap("pat-full", res.full.weights[l][h], res.tokens, `full · layer ${l + 1} · head ${h + 1}`);
-    heatmap("pat-masked", res.patterned.weights[l][h], res.tokens, `${esc(res.pattern)} · layer ${l + 1} · head ${h + 1}`);
+    if (this.res) render(this.form.read(), this.res);
   }
 
   exportInfo(which) {
@@ -119,6 +116,19 @@ class PatternsView {
       json: { pattern: this.res.pattern, layer: l, head: h, tokens: this.res.tokens, mask: this.res.mask, weights: z,
         translation: this.res[which].translation } };
   }
+}
+
+/**
+ * Draw the mask and head `state.head` of layer `state.layer` with and without it, for `data`, an
+ * /api/patterns answer. The weights on the attention weights' √ scale, as every heatmap of weights.
+ */
+export function render(state, data) {
+  const res = data;
+  const l = Number(state.layer) || 0, h = Number(state.head) || 0;
+  const allowed = res.mask.map((row) => row.map((m) => (m ? 0 : 1)));
+  heatmap("pat-mask", allowed, res.tokens, "mask (blue = visible)", { colorscale: MASK_SCALE, fmt: "%{z}" });
+  heatmap("pat-full", res.full.weights[l][h], res.tokens, `full · layer ${l + 1} · head ${h + 1}`, { weights: true });
+  heatmap("pat-masked", res.patterned.weights[l][h], res.tokens, `${esc(res.pattern)} · layer ${l + 1} · head ${h + 1}`, { weights: true });
 }
 
 function fillSelect(sel, n, label, wanted) {
@@ -132,13 +142,15 @@ function fillSelect(sel, n, label, wanted) {
   if (keep !== undefined && keep !== "" && Number(keep) < n) sel.value = String(keep);
 }
 
-function heatmap(id, z, tokens, title, colorscale = SCALE, fmt = "%{z:.3f}") {
+/** A token × token heatmap in `id`: attention weights (`weights`, with their colour bar) or the mask. */
+function heatmap(id, z, tokens, title, { colorscale = WEIGHT_SCALE, fmt = "%{z:.3f}", weights = false } = {}) {
   const n = tokens.length;
   const idx = Array.from({ length: n }, (_, i) => i);
   const el = $(id);
   el.style.height = "380px";
   Plotly.react(el, [{
-    type: "heatmap", z, x: idx, y: idx, zmin: 0, zmax: 1, colorscale, showscale: false,
+    type: "heatmap", z, x: idx, y: idx, zmin: 0, zmax: 1, colorscale, showscale: weights,
+    colorbar: { thickness: 10, title: colorbarTitle("weight", "weight") },
     customdata: idx.map((i) => idx.map((j) => [esc(tokens[i]), esc(tokens[j])])),
     hovertemplate: `%{customdata[0]} → %{customdata[1]}<br>${fmt}<extra></extra>`,
   }], {
