@@ -156,8 +156,8 @@ def test_ioi_preset_runs_and_the_clicked_head_is_the_apis(page):
     link = parse_qs(urlparse(href).query)
     assert link == {"view": ["attention"], "model": [MODEL], "text": [ioi["clean"]], "layer": [str(l)], "head": [str(h)]}
     page.click("#eff-attn-link")
-    page.wait_for_function("([l, h]) => document.getElementById('layer').value === l && "
-                           "document.getElementById('head').value === h && "
+    page.wait_for_function("([l, h]) => document.getElementById('layer')?.value === l && "
+                           "document.getElementById('head')?.value === h && "
                            "document.querySelector('#heatmap .gtitle')?.textContent"
                            ".endsWith(`layer ${+l + 1} · head ${+h + 1}`)",
                            arg=[str(l), str(h)], timeout=90_000)

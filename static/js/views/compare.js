@@ -1,16 +1,18 @@
 // The compare view: two sentences (or two models on one sentence), same layer and head, one shared colour
 // scale; a cell-by-cell difference where both tokenise to the same length; always a per-head statistics difference.
+// This module mounts it (controls, the load, events); the figures are compare_render.js.
 import { usable } from "../models.js";
-import { decodeF16, matrix } from "../api.js";
-import {
-  $, DEFAULT_TEXT, STATS, blockOptions, ensureCss, fill, fillModels, fitText, gridCsv, headGrid, maxOf, meanOf,
-  messages, range, tokenHeatmap,
-} from "../analysis.js";
-import { exportBar, matrixCsv } from "../export.js";
+import { apiBinary } from "../api.js";
+import { $, DEFAULT_TEXT, STATS, blockOptions, ensureCss, fill, fillModels, fitText, messages, range } from "../analysis.js";
+import { exportBar } from "../export.js";
 import * as keys from "../keys.js";
+import { declare } from "../kernel/controls.js";
+import { createLoader, markStale } from "../kernel/load.js";
+import { diffExport, pairData, pairExport, render, renderPair, renderStats, statsExport } from "./compare_render.js";
+
+export { render };
 
 const msg = messages("cmp");
-const DIVERGING = [[0, "#2166ac"], [0.25, "#67a9cf"], [0.5, "#f7f7f7"], [0.75, "#ef8a62"], [1, "#b2182b"]];
 
 /** View contract: mount(ctx) once, then show(state) on every visit or URL change. */
 export async function mount(ctx) {
@@ -23,10 +25,21 @@ class CompareView {
   constructor({ models, state, api }) {
     Object.defineProperty(this, "models", { get: () => usable(models) }); // the live list: models finish loading later
     this.state = state;
-    this.api = api;
-    this.cache = new Map();
-    this.data = null; // {a, b, statsA, statsB, za, zb}
-    this.seq = 0;
+    this.data = null; // compare_render.js pairData()
+    this.loader = createLoader(async ({ a, b, layer }, signal) => {
+      const [ra, rb] = await Promise.all([a, b].map((r) => apiBinary("/api/attention", { ...r, layer, format: "f16" }, { signal })));
+      const [sa, sb] = await Promise.all([a, b].map((r) => api("/api/heads", r, { signal })));
+      return { a: ra, b: rb, sa, sb };
+    }, { size: 12, busy: "Running the models…", status: (t, busy) => msg.status(t, busy), error: (t) => msg.error(t),
+      stale: markStale(["cmp-a", "cmp-b", "cmp-diff", "cmp-stats-grid"].map($)) });
+    this.pair = declare([{ key: "model", el: $("cmp-model-a"), kind: "select" }, { key: "model2", el: $("cmp-model-b"), kind: "select" }]);
+    this.texts = declare([{ key: "text", el: $("cmp-text-a") }, { key: "text2", el: $("cmp-text-b") }]);
+    this.picks = declare([
+      { key: "block", el: $("cmp-block"), kind: "select", when: () => !$("cmp-block-field").hidden },
+      { key: "layer", el: $("cmp-layer"), kind: "select" },
+      { key: "head", el: $("cmp-head"), kind: "select" },
+    ]);
+    this.looks = declare([{ key: "fit", el: $("cmp-fit"), kind: "check" }, { key: "stat", el: $("cmp-stat"), kind: "select" }]);
     fillModels($("cmp-model-a"), models);
     fillModels($("cmp-model-b"), models);
     fill($("cmp-stat"), STATS.map((s) => [s.id, s.label]));
@@ -39,30 +52,40 @@ class CompareView {
 
   visible() { return !$("cmp-a").closest("section").hidden; }
 
+  /** What the figures show, from the controls: {head, fit, stat, layer}. */
+  get ui() {
+    return { head: $("cmp-head").value, fit: $("cmp-fit").checked, stat: $("cmp-stat").value, layer: $("cmp-layer").value };
+  }
+
   bind() {
     $("cmp-form").addEventListener("submit", (e) => { e.preventDefault(); this.save(true); this.load(); });
     for (const w of ["a", "b"]) {
       $(`cmp-model-${w}`).addEventListener("change", () => { this.onModels(w); this.save(true); this.load(); });
     }
     for (const id of ["block", "layer"]) $(`cmp-${id}`).addEventListener("change", () => { this.save(); this.load(); });
-    $("cmp-head").addEventListener("change", () => { this.save(); this.renderPair(); });
-    $("cmp-fit").addEventListener("change", () => { this.state.set({ fit: $("cmp-fit").checked ? 1 : null }); this.renderPair(); });
-    $("cmp-stat").addEventListener("change", () => { this.state.set({ stat: $("cmp-stat").value }); this.renderStats(); });
+    $("cmp-head").addEventListener("change", () => { this.save(); if (this.data) renderPair(this.ui, this.data); });
+    this.looks.listen((key, patch) => {
+      this.state.set({ [key]: patch[key] });
+      if (!this.data) return;
+      if (key === "fit") renderPair(this.ui, this.data); else this.drawStats();
+    });
     $("cmp-swap").addEventListener("click", () => {
-      const [ta, tb] = [$("cmp-text-a").value, $("cmp-text-b").value];
+      const ta = $("cmp-text-a"), tb = $("cmp-text-b");
+      [ta.value, tb.value] = [tb.value, ta.value];
+      const [da, db] = [ta.dataset.model, tb.dataset.model]; // each sentence goes with the model it was typed for
+      if (da && db) [ta.dataset.model, tb.dataset.model] = [db, da];
       const [ma, mb] = [$("cmp-model-a").value, $("cmp-model-b").value];
-      $("cmp-text-a").value = tb; $("cmp-text-b").value = ta;
       $("cmp-model-a").value = mb; $("cmp-model-b").value = ma;
       this.onModels();
       this.save(true);
       this.load();
     });
     $("cmp-same").addEventListener("click", () => { $("cmp-text-b").value = $("cmp-text-a").value; this.save(true); this.load(); });
-    exportBar($("cmp-a"), () => this.pairExport("a"));
-    exportBar($("cmp-b"), () => this.pairExport("b"));
-    this.diffBar = exportBar($("cmp-diff"), () => this.diffExport());
-    this.statsBar = exportBar($("cmp-stats-grid"), () => this.statsExport());
-    window.addEventListener("presentation", () => { if (this.visible() && this.data) { this.renderPair(); this.renderStats(); } });
+    exportBar($("cmp-a"), () => pairExport(this.ui, this.data, "a"));
+    exportBar($("cmp-b"), () => pairExport(this.ui, this.data, "b"));
+    exportBar($("cmp-diff"), () => diffExport(this.ui, this.data));
+    exportBar($("cmp-stats-grid"), () => statsExport(this.ui, this.data));
+    window.addEventListener("presentation", () => { if (this.visible() && this.data) this.draw(); });
     keys.register("compare", [
       { keys: ["ArrowRight", "."], label: "Next head", fn: () => this.step("head", 1) },
       { keys: ["ArrowLeft", ","], label: "Previous head", fn: () => this.step("head", -1) },
@@ -97,188 +120,49 @@ class CompareView {
       const id = s[key] ?? (w === "b" ? s.model : undefined);
       if (id && this.models.some((m) => m.id === id)) $(`cmp-model-${w}`).value = id;
     }
-    if (s.text !== undefined) $("cmp-text-a").value = s.text;
-    if (s.text2 !== undefined) $("cmp-text-b").value = s.text2;
-    else if (s.text !== undefined && s.text !== DEFAULT_TEXT && $("cmp-text-b").value === "") $("cmp-text-b").value = s.text;
+    this.texts.show(s);
+    // a link with one sentence (from another view) compares it with itself until B is written
+    if (s.text2 === undefined && s.text !== undefined && s.text !== DEFAULT_TEXT && $("cmp-text-b").value === "") $("cmp-text-b").value = s.text;
     this.onModels();
-    for (const id of ["block", "layer", "head"]) {
-      const sel = $(`cmp-${id}`);
-      if (s[id] !== undefined && [...sel.options].some((o) => o.value === s[id])) sel.value = s[id];
-    }
-    if (s.stat && STATS.some((x) => x.id === s.stat)) $("cmp-stat").value = s.stat;
-    $("cmp-fit").checked = s.fit === "1";
+    this.picks.show(s);
+    this.looks.show(s);
     await this.load();
   }
 
   save(push = false) {
-    this.state.set({ view: "compare", model: $("cmp-model-a").value, model2: $("cmp-model-b").value,
-      text: $("cmp-text-a").value, text2: $("cmp-text-b").value, block: $("cmp-block-field").hidden ? null : $("cmp-block").value,
-      layer: $("cmp-layer").value, head: $("cmp-head").value }, { push });
-  }
-
-  async fetch(path, body) {
-    const key = path + JSON.stringify(body);
-    if (this.cache.has(key)) return this.cache.get(key);
-    const res = await this.api(path, body);
-    this.cache.set(key, res);
-    if (this.cache.size > 32) this.cache.delete(this.cache.keys().next().value);
-    return res;
+    this.state.set({ view: "compare", ...this.pair.read(), ...this.texts.read(), ...this.picks.read() }, { push });
   }
 
   async load() {
     const a = this.model("a"), b = this.model("b");
     if (!a || !b) { msg.error("No model is available."); return; }
-    const seq = ++this.seq;
     const blockA = $("cmp-block").value || a.blocks[0];
     const blocks = { a: blockA, b: b.blocks.includes(blockA) ? blockA : b.blocks[0] };
     const layer = Number($("cmp-layer").value) || 0;
     const req = (w) => ({ model: $(`cmp-model-${w}`).value, text: $(`cmp-text-${w}`).value, block: blocks[w] });
-    msg.error("");
-    msg.status("Running the models…", true);
-    try {
-      const [ra, rb] = await Promise.all(["a", "b"].map((w) => this.fetch("/api/attention", { ...req(w), layer, format: "f16" })));
-      const [sa, sb] = await Promise.all(["a", "b"].map((w) => this.fetch("/api/heads", req(w))));
-      if (seq !== this.seq) return;
-      const heads = (res) => {
-        const [H, Tq, Tk] = res.shape;
-        const flat = decodeF16(res.weights);
-        return range(H).map((h) => matrix(flat, h * Tq * Tk, Tq, Tk));
-      };
-      this.data = { a: ra, b: rb, ha: heads(ra), hb: heads(rb), sa, sb };
-      const blockNote = blocks.a === blocks.b ? "" : ` (A: ${blocks.a}, B: ${blocks.b})`;
-      msg.status(`A: ${ra.query_tokens.length} tokens · B: ${rb.query_tokens.length} tokens · layer ${layer + 1}${blockNote}`);
-      this.renderPair();
-      this.renderStats();
-    } catch (err) {
-      if (seq !== this.seq) return;
-      msg.status("");
-      msg.error(err.detail || String(err));
-    }
+    const r = await this.loader.load({ a: req("a"), b: req("b"), layer });
+    if (!r || r.error) return;
+    this.data = pairData(r.data);
+    const blockNote = blocks.a === blocks.b ? "" : ` (A: ${blocks.a}, B: ${blocks.b})`;
+    msg.status(`A: ${this.data.a.query_tokens.length} tokens · B: ${this.data.b.query_tokens.length} tokens · layer ${layer + 1}${blockNote}`);
+    this.draw();
   }
 
-  current(w) {
-    const hv = $("cmp-head").value;
-    const heads = w === "a" ? this.data.ha : this.data.hb;
-    return hv === "mean" ? meanOf(heads) : heads[Number(hv)];
-  }
+  draw() { render(this.ui, this.data).then((drawn) => { if (drawn) this.bindStats(); }); }
 
-  headLabel() {
-    const hv = $("cmp-head").value;
-    return hv === "mean" ? "mean of heads" : `head ${Number(hv) + 1}`;
-  }
+  drawStats() { renderStats(this.ui, this.data).then((drawn) => { if (drawn) this.bindStats(); }); }
 
-  renderPair() {
-    if (!this.data) return;
-    const za = this.current("a"), zb = this.current("b");
-    const zmax = $("cmp-fit").checked ? Math.max(maxOf(za), maxOf(zb)) || 1 : 1; // ONE scale for both
-    for (const w of ["a", "b"]) {
-      const res = this.data[w];
-      tokenHeatmap(`cmp-${w}`, w === "a" ? za : zb, res.query_tokens, res.key_tokens, res.query_special, res.key_special, {
-        title: `${w.toUpperCase()} · ${res.model} · ${res.block} · layer ${res.layer + 1} · ${this.headLabel()}`, zmin: 0, zmax,
-        showscale: w === "b", filename: this.fileName(w) });
-    }
-    this.renderDiff(za, zb);
-  }
-
-  fileName(w) {
-    const res = this.data.a;
-    const hv = $("cmp-head").value;
-    return `attnscope_compare_${w}_${res.block}_L${res.layer + 1}_${hv === "mean" ? "mean" : `H${Number(hv) + 1}`}`;
-  }
-
-  renderDiff(za, zb) {
-    const { a, b } = this.data;
-    const note = $("cmp-diff-note");
-    const same = a.query_tokens.length === b.query_tokens.length && a.key_tokens.length === b.key_tokens.length;
-    $("cmp-diff").hidden = !same;
-    this.diffBar.hidden = !same;
-    note.hidden = same;
-    this.diff = null;
-    if (!same) {
-      note.textContent = `A has ${a.query_tokens.length} × ${a.key_tokens.length} tokens and B has `
-        + `${b.query_tokens.length} × ${b.key_tokens.length}: no cell-by-cell difference. The statistics difference below still compares every head.`;
-      return;
-    }
-    const d = za.map((row, i) => row.map((v, j) => v - zb[i][j]));
-    const m = Math.max(1e-6, ...d.map((row) => Math.max(...row.map(Math.abs))));
-    const pair = (x, y) => (x === y ? x : `${x} / ${y}`);
-    const q = a.query_tokens.map((t, i) => pair(t, b.query_tokens[i]));
-    const k = a.key_tokens.map((t, j) => pair(t, b.key_tokens[j]));
-    this.diff = { z: d, q, k };
-    tokenHeatmap("cmp-diff", d, q, k, a.query_special, a.key_special, {
-      title: `A − B · layer ${a.layer + 1} · ${this.headLabel()}`, zmin: -m, zmax: m, colorscale: DIVERGING,
-      hoverLabel: "A − B", colorbarTitle: "A − B", filename: this.fileName("diff") });
-  }
-
-  statsDiff(stat) {
-    const { sa, sb } = this.data;
-    if (sa.layers !== sb.layers || sa.heads !== sb.heads) return null;
-    return sa.stats.map((row, l) => row.map((s, h) => {
-      const x = s[stat], y = sb.stats[l][h][stat];
-      return x === null || y === null ? null : x - y;
-    }));
-  }
-
-  renderStats() {
-    if (!this.data) return;
-    const { sa, sb } = this.data;
-    const stat = $("cmp-stat").value;
-    const info = STATS.find((s) => s.id === stat);
-    $("cmp-stat-help").textContent = info.help;
-    const z = this.statsDiff(stat);
-    const note = $("cmp-stats-note");
-    $("cmp-stats-grid").hidden = !z;
-    this.statsBar.hidden = !z;
-    note.hidden = Boolean(z);
-    if (!z) {
-      note.textContent = `${sa.model} has ${sa.layers} × ${sa.heads} heads and ${sb.model} has ${sb.layers} × ${sb.heads}: `
-        + "a head-by-head difference needs the same shape. Compare two sentences on one model instead.";
-      return;
-    }
-    let m = 1e-6;
-    for (const row of z) for (const v of row) if (v !== null) m = Math.max(m, Math.abs(v));
-    const text = sa.stats.map((row, l) => row.map((s, h) => `A: ${s.label} · B: ${sb.stats[l][h].label}`));
-    headGrid("cmp-stats-grid", z, { title: `${info.label}: A − B`, colorscale: DIVERGING, zmin: -m, zmax: m, zmid: 0,
-      text, hoverValue: "A − B", colorbarTitle: "A − B", cursor: [Number($("cmp-layer").value), Number($("cmp-head").value)],
-      filename: `attnscope_compare_${stat}_diff` }).then(() => {
-      const el = $("cmp-stats-grid");
-      if (el.dataset.bound) return;
-      el.dataset.bound = "1";
-      el.on("plotly_click", (ev) => {
-        $("cmp-layer").value = String(ev.points[0].y);
-        $("cmp-head").value = String(ev.points[0].x);
-        this.save();
-        this.load();
-        $("cmp-a").scrollIntoView({ behavior: "smooth", block: "nearest" });
-      });
+  /** A click on the statistics grid shows that head above (bound once Plotly has drawn the grid). */
+  bindStats() {
+    const el = $("cmp-stats-grid");
+    if (el.dataset.bound || !el.on) return;
+    el.dataset.bound = "1";
+    el.on("plotly_click", (ev) => {
+      $("cmp-layer").value = String(ev.points[0].y);
+      $("cmp-head").value = String(ev.points[0].x);
+      this.save();
+      this.load();
+      $("cmp-a").scrollIntoView({ behavior: "smooth", block: "nearest" });
     });
-  }
-
-  pairExport(w) {
-    if (!this.data) return null;
-    const res = this.data[w];
-    const z = this.current(w);
-    return { name: this.fileName(w), csv: matrixCsv(res.query_tokens, res.key_tokens, z),
-      json: { model: res.model, text: res.text, block: res.block, layer: res.layer, head: $("cmp-head").value,
-        query_tokens: res.query_tokens, key_tokens: res.key_tokens, weights: z } };
-  }
-
-  diffExport() {
-    if (!this.data || !this.diff) return null;
-    const { a, b } = this.data;
-    return { name: this.fileName("diff"), csv: matrixCsv(this.diff.q, this.diff.k, this.diff.z),
-      json: { a: { model: a.model, text: a.text }, b: { model: b.model, text: b.text }, block: a.block, layer: a.layer,
-        head: $("cmp-head").value, query_tokens: this.diff.q, key_tokens: this.diff.k, difference: this.diff.z } };
-  }
-
-  statsExport() {
-    if (!this.data) return null;
-    const stat = $("cmp-stat").value;
-    const z = this.statsDiff(stat);
-    if (!z) return null;
-    const { a, b } = this.data;
-    return { name: `attnscope_compare_${stat}_diff`, csv: gridCsv(z),
-      json: { a: { model: a.model, text: a.text }, b: { model: b.model, text: b.text }, block: a.block, statistic: stat,
-        difference: z } };
   }
 }

@@ -110,7 +110,7 @@ export class EffectsGrid {
       showscale: !blank && Boolean(eff), hoverinfo: blank ? "skip" : undefined,
       hovertemplate: blank ? undefined : `layer %{y} · %{customdata[1]}<br>effect %{z:.4f}<br>`
         + `m(patched) %{customdata[0]:.4f}<extra></extra>`,
-      colorbar: { thickness: 12, len: 0.9, title: { text: "effect", side: "right" }, tickfont: plotFont(11) },
+      colorbar: { thickness: 12, len: 0.9, title: { text: "effect · linear", side: "right" }, tickfont: plotFont(11) },
     };
     const missing = {
       type: "heatmap", name: "undefined", x: xs, y: ys, xgap: 1, ygap: 1, showscale: false,
@@ -166,6 +166,15 @@ export class EffectsGrid {
     this.div.style.height = "";
     Object.assign(this.div.dataset, { cells: "", layers: "", columns: "", selected: "", bound: "" });
   }
+}
+
+const GRIDS = new WeakMap();
+
+/** The one EffectsGrid of `div`, made on first use; a click on a cell dispatches "effects:pick" on the div
+ * (detail: [layer, col]), so that render(state, data) functions can draw it and the view listen. */
+export function gridOf(div) {
+  if (!GRIDS.has(div)) GRIDS.set(div, new EffectsGrid(div, { onPick: (c) => div.dispatchEvent(new CustomEvent("effects:pick", { detail: c })) }));
+  return GRIDS.get(div);
 }
 
 /** Give a drawn Plotly figure `height` (CSS px) when it is more than a few px off. */

@@ -1,7 +1,9 @@
 // The logit lens view (POST /api/lens): what each layer's residual stream would predict next, read through the
 // model's own final norm and unembedding; layers x positions, each cell its top-1 token. State in the URL:
-// model, text, topk, colour. The figure itself is lens_plot.js (a function of the API's answer).
+// model, text, topk, colour. The figure itself is lens_plot.js (a function of the API's answer), drawn by render().
 import { exportBar } from "../export.js";
+import { declare } from "../kernel/controls.js";
+import { createLoader, markStale } from "../kernel/load.js";
 import { CONFIG } from "../plot.js";
 import { figure, finalLine, lensCsv, scaleNote } from "./lens_plot.js";
 
@@ -16,16 +18,56 @@ export async function mount(ctx) {
   return { show: (s) => view.show(s) };
 }
 
+/** The figure's height: the room left above the fold when that fits readable cells, else what they need. */
+function height(el, rows) {
+  const presenting = document.body.classList.contains("presenting");
+  const vh = window.innerHeight;
+  const top = el.getBoundingClientRect().top + window.scrollY;
+  const below = presenting ? 8 : 56; // the scale note and the final line under it
+  const margins = presenting ? 150 : 100;
+  const fold = vh - top - below;
+  const need = rows * (presenting ? 20 : 18) + margins, ideal = rows * (presenting ? 30 : 24) + margins;
+  return Math.round(Math.max(240, Math.min(vh - 24, Math.max(need, Math.min(ideal, fold)))));
+}
+
+/** The export's and the PNG's file name. */
+function fileName(res, model) {
+  return `lens_${res ? res.model : model}`.replace(/[^A-Za-z0-9_.-]+/g, "-");
+}
+
+/** Draw a /api/lens answer `res` into #lens-plot. `state`: {mode: "prob" | "rank"}. */
+export function render(state, res) {
+  const el = $("lens-plot");
+  el.classList.remove("lens-stale", "lens-empty");
+  const width = el.clientWidth || 1000;
+  const fig = figure(res, state.mode, width, height(el, res.layers.length));
+  Plotly.react(el, fig.data, fig.layout,
+    { ...CONFIG, toImageButtonOptions: { ...CONFIG.toImageButtonOptions, filename: fileName(res) } });
+  $("lens-scale-note").textContent = scaleNote(res, state.mode, fig.labelled);
+  $("lens-final").textContent = finalLine(res);
+  el.dataset.labelled = fig.labelled ? "1" : "0";
+}
+
 class LensView {
   constructor({ models, state, api }) {
     this.models = models;
     this.state = state;
     this.api = api;
     this.res = null;
-    this.ctrl = null;
     this.want = null; // a model the URL names that is not loaded yet
     this.timer = 0;
     this.el = $("lens-plot");
+    const mark = markStale(this.el);
+    this.loader = createLoader((req, signal) => this.read(req, signal), {
+      busy: "reading every layer…", status: (t, busy) => this.status(t, busy),
+      error: (t) => { $("lens-error").textContent = t; $("lens-error").hidden = !t; this.offerFix(); },
+      stale: (on, why) => { // an error clears the figure (fail()): only a running request dims it
+        mark(on && why === "loading");
+        this.el.classList.toggle("lens-stale", on && why === "loading");
+      },
+    });
+    // the text and the top k (topk absent from the URL when 5); the model and the colour are set by hand below
+    this.controls = declare([{ key: "text", el: $("lens-text") }, { key: "topk", el: $("lens-k"), kind: "int" }]);
     this.fillModels(models);
     window.addEventListener("models:update", (e) => {
       this.models = e.detail;
@@ -43,7 +85,7 @@ class LensView {
     $("lens-model").addEventListener("change", () => { this.want = null; this.load(true); });
     $("lens-k").addEventListener("change", () => this.load());
     for (const r of document.querySelectorAll("input[name=lens-colour]")) {
-      r.addEventListener("change", () => { this.save(); this.render(); });
+      r.addEventListener("change", () => { this.save(); this.draw(); });
     }
     for (const b of $("lens-presets").querySelectorAll("button[data-text]")) {
       b.addEventListener("click", () => { $("lens-text").value = b.dataset.text; this.load(true); });
@@ -100,12 +142,11 @@ class LensView {
       this.want = s.model;
       this.fillModels(this.models);
     }
-    if (s.text !== undefined) $("lens-text").value = s.text;
-    if (/^\d+$/.test(s.topk || "") && +s.topk >= 1 && +s.topk <= 20) $("lens-k").value = s.topk;
+    const k = /^\d+$/.test(s.topk || "") && +s.topk >= 1 && +s.topk <= 20 ? s.topk : undefined; // else as it is
+    this.controls.show({ text: s.text, topk: k });
     const mode = s.colour === "rank" ? "rank" : "prob";
     document.querySelector(`input[name=lens-colour][value=${mode}]`).checked = true;
-    const key = this.key();
-    if (this.res && key === this.shown) { this.relayout(); return; }
+    if (this.res && this.key() === this.shown) { this.relayout(); return; }
     await this.load();
   }
 
@@ -118,8 +159,26 @@ class LensView {
 
   save(push = false) {
     const k = this.k();
-    this.state.set({ view: "lens", model: this.want || $("lens-model").value, text: $("lens-text").value,
+    this.state.set({ view: "lens", model: this.want || $("lens-model").value, text: this.controls.read().text,
       topk: k === 5 ? null : k, colour: this.mode() === "rank" ? "rank" : null }, { push });
+  }
+
+  /** The loader's request: how many tokens the text is (a long one reads its last positions), then the lens. */
+  async read({ model, text, k }, signal) {
+    const kind = this.models.find((m) => m.id === model)?.kind;
+    const n = kind === "decoder" && [...text].length > 24 ? await this.count(model, text, signal) : null;
+    const body = { model, text, k };
+    let note = "";
+    if (n !== null && n > MAX_COLUMNS) {
+      body.positions = Array.from({ length: MAX_COLUMNS }, (_, i) => n - MAX_COLUMNS + i);
+      body.k = Math.min(body.k, LONG_K);
+      note = `The text has ${n} tokens: showing the last ${MAX_COLUMNS} positions (${n - MAX_COLUMNS} to ${n - 1})` +
+        (body.k < k ? `, with the top ${body.k} tokens per cell.` : ".");
+    }
+    const res = await this.api("/api/lens", body, { signal });
+    const source = res.source_tokens ? `Encoder-decoder: the rows read the decoder on “${res.target}” ` +
+      "(after its start token), given the source." : "";
+    return { res, note: [note, source].filter(Boolean).join(" ") };
   }
 
   /** How many tokens `text` is on `model` (null when the tokenizer route cannot say). */
@@ -138,57 +197,41 @@ class LensView {
     this.save(push);
     const model = $("lens-model").value, text = $("lens-text").value;
     this.waiting = !this.ready() || Boolean(this.want);
-    if (this.waiting) { this.status(this.want ? `waiting for ${this.want} to load…` : "waiting for a model to load…"); return; }
-    if (!text.trim()) { this.fail("Type a text to read."); return; }
-    this.ctrl?.abort();
-    const ctrl = this.ctrl = new AbortController();
-    this.status("reading every layer…", true);
-    this.el.classList.add("lens-stale");
-    try {
-      const kind = this.models.find((m) => m.id === model)?.kind;
-      const n = kind === "decoder" && [...text].length > 24 ? await this.count(model, text, ctrl.signal) : null;
-      const body = { model, text, k: this.k() };
-      let note = "";
-      const source = (r) => (r.source_tokens ? `Encoder-decoder: the rows read the decoder on “${r.target}” ` +
-        "(after its start token), given the source." : "");
-      if (n !== null && n > MAX_COLUMNS) {
-        body.positions = Array.from({ length: MAX_COLUMNS }, (_, i) => n - MAX_COLUMNS + i);
-        body.k = Math.min(body.k, LONG_K);
-        note = `The text has ${n} tokens: showing the last ${MAX_COLUMNS} positions (${n - MAX_COLUMNS} to ${n - 1})` +
-          (body.k < this.k() ? `, with the top ${body.k} tokens per cell.` : ".");
-      }
-      const res = await this.api("/api/lens", body, { signal: ctrl.signal });
-      if (ctrl !== this.ctrl) return;
-      this.res = res;
-      this.shown = this.key();
-      $("lens-error").hidden = $("lens-error-fix").hidden = true;
-      note = [note, source(res)].filter(Boolean).join(" ");
-      $("lens-positions-note").textContent = note;
-      $("lens-positions-note").hidden = !note;
-      this.status("");
-      this.render();
-    } catch (e) {
-      if (e.name === "AbortError" || ctrl !== this.ctrl) return;
-      this.fail(e.detail || String(e));
+    if (this.waiting) {
+      this.loader.cancel(); // an answer on its way is for another model
+      this.status(this.want ? `waiting for ${this.want} to load…` : "waiting for a model to load…");
+      return;
     }
+    if (!text.trim()) { this.loader.cancel(); this.fail("Type a text to read."); return; }
+    const r = await this.loader.load({ model, text, k: this.k() });
+    if (!r) return; // a newer load replaced this one
+    if (r.error) { this.fail(); return; }
+    this.res = r.data.res;
+    this.shown = this.key();
+    $("lens-positions-note").textContent = r.data.note;
+    $("lens-positions-note").hidden = !r.data.note;
+    this.status("");
+    this.draw();
   }
 
   status(text, busy = false) {
     const el = $("lens-status");
     el.textContent = text;
-    el.classList.toggle("busy", busy);
+    el.classList.toggle("busy", Boolean(busy));
   }
 
-  /** An error: said next to Run; the figure is cleared (never a figure of another input under it). */
+  /** An error (said next to Run: the loader's, or `text`): the figure is cleared (never a figure of another input under it). */
   fail(text) {
     this.status("");
     this.res = null;
     this.shown = null;
-    const err = $("lens-error");
-    err.textContent = text;
-    err.hidden = false;
+    if (text) {
+      $("lens-error").textContent = text;
+      $("lens-error").hidden = false;
+    }
     this.offerFix();
     this.el.classList.remove("lens-stale");
+    delete this.el.dataset.stale;
     if (window.Plotly) Plotly.purge(this.el);
     this.el.classList.add("lens-empty");
     $("lens-positions-note").hidden = true;
@@ -203,35 +246,13 @@ class LensView {
     if (other) $("lens-use-default").textContent = `Read it with ${other.name} instead`;
   }
 
-  /** The figure's height: the room left above the fold when that fits readable cells, else what they need. */
-  height(rows) {
-    const presenting = document.body.classList.contains("presenting");
-    const vh = window.innerHeight;
-    const top = this.el.getBoundingClientRect().top + window.scrollY;
-    const below = presenting ? 8 : 56; // the scale note and the final line under it
-    const margins = presenting ? 150 : 100;
-    const fold = vh - top - below;
-    const need = rows * (presenting ? 20 : 18) + margins, ideal = rows * (presenting ? 30 : 24) + margins;
-    return Math.round(Math.max(240, Math.min(vh - 24, Math.max(need, Math.min(ideal, fold)))));
-  }
-
-  render() {
-    const res = this.res;
-    if (!res || !window.Plotly || !this.visible()) return;
-    this.el.classList.remove("lens-stale", "lens-empty");
-    const mode = this.mode();
-    const width = this.el.clientWidth || 1000;
-    const fig = figure(res, mode, width, this.height(res.layers.length));
-    Plotly.react(this.el, fig.data, fig.layout,
-      { ...CONFIG, toImageButtonOptions: { ...CONFIG.toImageButtonOptions, filename: this.name() } });
-    $("lens-scale-note").textContent = scaleNote(res, mode, fig.labelled);
-    $("lens-final").textContent = finalLine(res);
-    this.el.dataset.labelled = fig.labelled ? "1" : "0";
+  draw() {
+    if (this.res && window.Plotly && this.visible()) render({ mode: this.mode() }, this.res);
   }
 
   relayout() {
     if (!this.res || !this.visible()) return;
-    this.render();
+    this.draw();
     requestAnimationFrame(() => {
       if (!this.res || !this.el.data) return;
       Plotly.Plots.resize(this.el);
@@ -242,13 +263,9 @@ class LensView {
     });
   }
 
-  name() {
-    return `lens_${this.res ? this.res.model : $("lens-model").value}`.replace(/[^A-Za-z0-9_.-]+/g, "-");
-  }
-
   exportInfo() {
     const res = this.res;
     if (!res) return null;
-    return { name: this.name(), csv: lensCsv(res), json: res };
+    return { name: fileName(res, $("lens-model").value), csv: lensCsv(res), json: res };
   }
 }

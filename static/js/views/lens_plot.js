@@ -107,9 +107,9 @@ export function figure(res, mode, width, height) {
   const top = rankTop(res);
   const rankTicks = RANK_TICKS.filter((t) => t <= top);
   const colorbar = mode === "rank"
-    ? { title: { text: "rank", side: "right" }, tickvals: rankTicks.map((t) => Math.log10(1 + t)), ticktext: rankTicks.map(short),
+    ? { title: { text: "rank · log scale", side: "right" }, tickvals: rankTicks.map((t) => Math.log10(1 + t)), ticktext: rankTicks.map(short),
       thickness: 14 }
-    : { title: { text: "p(top-1)", side: "right" }, tickvals: [0, 0.25, 0.5, 0.75, 1], thickness: 14 };
+    : { title: { text: "p(top-1) · linear", side: "right" }, tickvals: [0, 0.25, 0.5, 0.75, 1], thickness: 14 };
   const trace = {
     type: "heatmap", z, text, hovertext: hover, customdata: custom, x: [...Array(C).keys()], y: [...Array(R).keys()],
     colorscale: SCALE, reversescale: mode === "rank", zmin: 0, zmax: mode === "rank" ? Math.log10(1 + top) : 1,
