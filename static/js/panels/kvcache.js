@@ -1,6 +1,7 @@
 // The KV-cache panel of the Generate view: GET /api/kv-cache for the model in use (multi-head, grouped-query,
 // multi-query bytes per token and for N tokens), and the cache growing over the steps of the last generation.
 import { api } from "../api.js";
+import { createLoader } from "../kernel/load.js";
 import { CONFIG, esc, plotFont, plotMargin, presenting } from "../plot.js";
 
 const $ = (id) => document.getElementById(id);
@@ -15,6 +16,8 @@ export function bytes(n) {
 
 export class KvCachePanel {
   constructor() {
+    this.loader = createLoader((q, signal) => api(`/api/kv-cache?${new URLSearchParams(q)}`, undefined, { signal }),
+      { size: 16, error: (text) => { $("gen-kv-error").textContent = text; $("gen-kv-error").hidden = !text; } });
     this.model = null;
     this.res = null;
     this.steps = [];
@@ -33,16 +36,9 @@ export class KvCachePanel {
 
   async load() {
     if (!this.model) return;
-    const params = new URLSearchParams({ model: this.model, tokens: $("gen-kv-tokens").value || "0", dtype: $("gen-kv-dtype").value });
-    const err = $("gen-kv-error");
-    try {
-      this.res = await api(`/api/kv-cache?${params}`);
-      err.hidden = true;
-    } catch (e) {
-      err.textContent = e.detail || String(e);
-      err.hidden = false;
-      return;
-    }
+    const got = await this.loader.load({ model: this.model, tokens: $("gen-kv-tokens").value || "0", dtype: $("gen-kv-dtype").value });
+    if (!got || got.error) return; // replaced by a newer request, or the error is on screen
+    this.res = got.data;
     this.renderTable();
     this.renderGrowth();
   }

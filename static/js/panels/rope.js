@@ -1,6 +1,7 @@
 // The RoPE demo of the Positions view (POST /api/rope-demo): one head's own q and k rotated to every position;
 // the dot products q_m · k_n form a matrix that is constant along each diagonal: only m − n counts.
 import { api } from "../api.js";
+import { createLoader, markStale } from "../kernel/load.js";
 import { fill, range } from "../ui.js";
 import { CONFIG, SCALE, esc, plotFont, plotMargin, tokenOption } from "../plot.js";
 
@@ -35,16 +36,12 @@ export class RopePanel {
       head: Number($("pos-rope-head").value), query: Number($("pos-rope-query").value || 0),
       key: Number($("pos-rope-key").value || 0), positions: P };
     if (!this.tokens) { body.query = 0; body.key = 0; }
-    const err = $("pos-rope-error");
-    let res;
-    try {
-      res = await api("/api/rope-demo", body);
-      err.hidden = true;
-    } catch (e) {
-      err.textContent = e.detail || String(e);
-      err.hidden = false;
-      return;
-    }
+    this.loader ||= createLoader((b, signal) => api("/api/rope-demo", b, { signal }), { size: 16,
+      error: (text) => { $("pos-rope-error").textContent = text; $("pos-rope-error").hidden = !text; },
+      stale: markStale($("pos-rope-dots")) });
+    const got = await this.loader.load(body);
+    if (!got || got.error) return; // replaced by a newer request, or the error is on screen (the figure marked stale)
+    const res = got.data;
     if (!this.tokens || JSON.stringify(this.tokens) !== JSON.stringify(res.tokens)) {
       this.tokens = res.tokens;
       const opts = res.tokens.map((t, i) => [i, tokenOption(t, i)]);

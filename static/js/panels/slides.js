@@ -1,8 +1,10 @@
 // Slide vs computed (GET /api/slides): the lecture's printed numbers beside the true ones, the cells where the
 // slide is off by more than its own rounding highlighted. Used by the Playground and the Positions views.
 import { api } from "../api.js";
+import { createLoader } from "../kernel/load.js";
 
-const cache = new Map();
+// one loader per container (each view's slides box): a newer preset replaces the older one's late answer
+const loaders = new WeakMap();
 
 function fmtNum(x, decimals) {
   if (x === 0) return "0";
@@ -14,15 +16,12 @@ export async function showSlides(container, preset) {
   container.replaceChildren();
   container.hidden = true;
   if (!preset) return;
-  let list = cache.get(preset);
-  if (!list) {
-    try {
-      list = (await api(`/api/slides?preset=${encodeURIComponent(preset)}`)).comparisons;
-    } catch {
-      return;
-    }
-    cache.set(preset, list);
+  if (!loaders.has(container)) {
+    loaders.set(container, createLoader((p, signal) => api(`/api/slides?preset=${encodeURIComponent(p)}`, undefined, { signal })));
   }
+  const got = await loaders.get(container).load(preset);
+  if (!got || got.error) return; // replaced, or no comparisons to show (the view's own figure stands)
+  const list = got.data.comparisons;
   if (!list.length) return;
   const h = document.createElement("h3");
   h.className = "slides-h3";

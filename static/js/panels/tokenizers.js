@@ -1,6 +1,7 @@
 // The tokenizer panel of the Embeddings view (POST /api/tokenize): the same text through WordPiece (MiniLM)
 // and BPE (SmolLM2), pieces and ids side by side, each word's split, and a line on why words split.
 import { api } from "../api.js";
+import { createLoader, markStale } from "../kernel/load.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -10,16 +11,11 @@ export class TokenizerPanel {
   }
 
   async load() {
-    const err = $("tok-error");
-    let res;
-    try {
-      res = await api("/api/tokenize", { text: $("tok-text").value });
-      err.hidden = true;
-    } catch (e) {
-      err.textContent = e.detail || String(e);
-      err.hidden = false;
-      return;
-    }
+    this.loader ||= createLoader((body, signal) => api("/api/tokenize", body, { signal }), { size: 8,
+      error: (text) => { $("tok-error").textContent = text; $("tok-error").hidden = !text; }, stale: markStale($("tok-out")) });
+    const got = await this.loader.load({ text: $("tok-text").value });
+    if (!got || got.error) return; // replaced by a newer request, or the error is on screen
+    const res = got.data;
     const out = $("tok-out");
     out.replaceChildren(...res.tokenizers.map((t) => this.block(t)));
   }
