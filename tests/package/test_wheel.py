@@ -313,7 +313,7 @@ def test_the_wheel_ships_the_package_data_and_only_the_two_packages(dist):
     # the library's own requirements carry no web code: the server's stack comes only with the extra
     requires = re.findall(r"^Requires-Dist: (.+)$", metadata, flags=re.M)
     plain = [r for r in requires if "extra ==" not in r]
-    for pkg in ("fastapi", "uvicorn", "jinja2", "redis", "plotly", "segno", "fastapi-offline"):
+    for pkg in ("fastapi", "uvicorn", "jinja2", "redis", "segno", "fastapi-offline"):
         assert not any(re.match(rf"{pkg}\b", r, flags=re.I) for r in plain), f"{pkg} is a plain requirement: {plain}"
         assert any(re.match(rf"{pkg}\b", r, flags=re.I) and "'server'" in r.replace('"', "'") for r in requires), pkg
     assert any(re.match(r"torch\s*[<>=!~]", r) and "==" not in r for r in plain), f"torch is not a range: {plain}"

@@ -12,7 +12,7 @@ import { plotlyReady } from "../vendor.js";
 import { showSlides } from "../panels/slides.js";
 import { Measure } from "./attention_norms.js";
 import { KnockoutPanel } from "./knockout_panel.js";
-import { CLASS_ATTRS, classAsk, matrixOf, renderGrid, renderHead, setError, setStatus } from "./attention_render.js";
+import { CLASS_ATTRS, classAsk, firstPaint, matrixOf, renderGrid, renderHead, setError, setStatus } from "./attention_render.js";
 
 const EXAMPLES = {
   default: ["The animal didn't cross the street because it was too tired",
@@ -221,6 +221,7 @@ export class AttentionView {
     let norms = null;
     if (this.measure.value !== "weight") setStatus("Computing the value norms…", true);
     try { norms = await this.measure.layer(body); } catch (err) { if (err.name === "AbortError") return; throw err; }
+    const previewed = firstPaint(res, decodeWeights(res), this.renderState()); // a cold load: Plotly still parsing
     try { await plotlyReady(); } catch (err) { setError(err.message); return; } // it loaded beside this request
     if (seq !== this.loads) return; // a newer load replaced this one
     const [H, Tq, Tk] = res.shape;
@@ -238,7 +239,7 @@ export class AttentionView {
     // first paint is the one heatmap; the grid of all heads follows once it is on screen
     const painted = ++this.painted;
     requestAnimationFrame(() => {
-      document.dispatchEvent(new CustomEvent("attention:painted", { detail: res }));
+      if (!previewed) document.dispatchEvent(new CustomEvent("attention:painted", { detail: res }));
       setTimeout(() => {
         if (painted !== this.painted) return; // a newer answer is being drawn
         this.renderGrid();

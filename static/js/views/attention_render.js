@@ -6,6 +6,8 @@ import { CONFIG, WEIGHT_SCALE, colorbarTitle, downsample, esc, maxOf, meanOf, pl
 import { range } from "../ui.js";
 import { sinkNote } from "../sink.js";
 
+export { firstPaint } from "./attention_preview.js"; // a cold load's first figure, before Plotly is parsed
+
 const $ = (id) => document.getElementById(id);
 
 /** A live class's open token question (body[data-class-question="token"], set by classroom_panel.js): its query
@@ -68,7 +70,10 @@ export function renderHead(state, data) {
   const xt = range(Tk).filter((j) => j % sx === 0), yt = range(Tq).filter((i) => i % sy === 0);
   // the top margin holds the title, the x title and the key labels at -45° (cut at 14 characters)
   const fs = plotFont(12).size, tfs = plotFont(16).size, maxK = Math.min(14, Math.max(1, ...xt.map((j) => k[j].length)));
-  const t = Math.round(0.71 * fs * (0.62 * maxK + 1) + 1.6 * fs + tfs + 16);
+  const l = Math.round(fs * (3.7 + 0.62 * Math.min(22, Math.max(1, ...yt.map((i) => q[i].length)))));
+  // key labels at -45° while a column is wide enough to keep them apart (a phone's narrow figure: upright, -90°)
+  const cell = (($("heatmap").clientWidth || 640) - l - 20 - 90) / xt.length, steep = cell < 1.25 * fs;
+  const t = Math.round((steep ? 1 : 0.71) * fs * (0.62 * maxK + 1) + 1.6 * fs + tfs + 16);
   const ytitle = res.query_predicts ? "query → the word it predicts" : "query (attending)";
   // a small heatmap keeps readable rows (28 px presenting, 18 otherwise, for up to 12 rows), and room
   // under them for the y title, which is centred on the rows
@@ -81,7 +86,7 @@ export function renderHead(state, data) {
   const layout = {
     title: { text: `${esc(res.model)} · ${res.block} · layer ${res.layer + 1} · ${mean ? `mean of ${H} heads` : `head ${h + 1}`}${norms ? ` · ${norms.label}` : ""}`,
       font: { size: tfs }, x: 0, xanchor: "left", y: 1, yanchor: "top", pad: { t: 6 } },
-    xaxis: { tickvals: xt, ticktext: tickLabels(xt.map((j) => k[j]), xt.map((j) => res.key_special[j])), side: "top", tickangle: -45,
+    xaxis: { tickvals: xt, ticktext: tickLabels(xt.map((j) => k[j]), xt.map((j) => res.key_special[j])), side: "top", tickangle: steep ? -90 : -45,
       title: { text: "key (attended to)" }, automargin: false },
     yaxis: { tickvals: yt, ticktext: tickLabels(yt.map((i) => q[i]), yt.map((i) => res.query_special[i]), 22), autorange: "reversed",
       title: { text: ytitle }, automargin: false },
@@ -93,12 +98,12 @@ export function renderHead(state, data) {
         font: { ...plotFont(12), color: "#1d2330" }, bgcolor: "#c9ced8" }] }),
     // margins from the longest label rather than automargin, which lays the figure out a second
     // time (tick labels are cut at 14 characters on top, 22 on the left)
-    margin: { t, l: Math.round(fs * (3.7 + 0.62 * Math.min(22, Math.max(1, ...yt.map((i) => q[i].length))))),
-      r: 20, b },
+    margin: { t, l, r: 20, b },
     paper_bgcolor: "rgba(0,0,0,0)",
     font: plotFont(12),
   };
   highlightHead(h, data);
+  $("heatmap").querySelector(".attn-preview")?.remove(); // a cold load's canvas preview: the real figure now
   $("heatmap").style.height = `${size}px`; // a fixed box: Plotly's responsive resize keeps it
   Plotly.react("heatmap", [trace], layout, { ...CONFIG, toImageButtonOptions: {
     ...CONFIG.toImageButtonOptions, filename: `attnscope_${res.model}_${res.block}_L${res.layer + 1}_${mean ? "mean" : `H${h + 1}`}` } });
