@@ -25,3 +25,14 @@ def shot(page, name: str, **kwargs) -> Path:
     path = screenshots_dir() / name
     page.screenshot(path=str(path), **kwargs)
     return path
+
+
+def watched_page(browser, viewport, **kw):
+    """A new context and page whose JavaScript errors (page errors and console errors, the favicon aside) collect
+    in ``page.errors``, so a test can assert that a page it drove threw none. Returns (context, page)."""
+    ctx = browser.new_context(viewport=viewport, **kw)
+    pg = ctx.new_page()
+    pg.errors = []
+    pg.on("pageerror", lambda e: pg.errors.append(str(e)))
+    pg.on("console", lambda m: pg.errors.append(m.text) if m.type == "error" and "favicon" not in m.text else None)
+    return ctx, pg

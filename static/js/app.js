@@ -15,7 +15,10 @@ function sections() {
   return [...document.querySelectorAll("main > section[data-view]")];
 }
 
+let shows = 0; // state changes shown so far: a show that waited (Plotly, a module) yields to a newer one
+
 async function show(s) {
+  const mine = ++shows;
   const names = sections().map((el) => el.dataset.view);
   const view = names.includes(s.view) ? s.view : names[0];
   for (const el of sections()) el.hidden = el.dataset.view !== view;
@@ -26,12 +29,12 @@ async function show(s) {
   if (!EARLY.has(view)) {
     try { await plotlyReady(); } catch (err) { globalError(err.message); return; }
   }
-  let v = mounted.get(view);
-  if (!v) {
-    const mod = await import(`./views/${view}.js`);
-    v = await mod.mount({ models, state, api });
-    mounted.set(view, v);
+  if (!mounted.has(view)) { // mounted once, even when a second state arrives while the first mounts
+    mounted.set(view, import(`./views/${view}.js`).then((mod) => mod.mount({ models, state, api }))
+      .catch((err) => { mounted.delete(view); throw err; })); // a failed mount is tried again next time
   }
+  const v = await mounted.get(view);
+  if (mine !== shows) return; // a newer state came in while this one waited: it is shown instead
   await v.show({ ...s, view });
 }
 

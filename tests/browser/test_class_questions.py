@@ -10,7 +10,7 @@ import re
 import numpy as np
 import pytest
 
-from tests.screens import shot
+from tests.screens import shot, watched_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 TEXT = "The animal didn't cross the street because it was tired"
@@ -22,15 +22,6 @@ HEAD = 3  # the URL's head (0-based), layer 1
 ATTRS = "() => ({...document.body.dataset})"
 Z = "() => document.getElementById('heatmap').data[0].z"
 THUMB = f"() => document.getElementById('heads').data[{HEAD}].z"
-
-
-def new_page(browser, viewport, **kw):
-    ctx = browser.new_context(viewport=viewport, **kw)
-    pg = ctx.new_page()
-    pg.errors = []
-    pg.on("pageerror", lambda e: pg.errors.append(str(e)))
-    pg.on("console", lambda m: pg.errors.append(m.text) if m.type == "error" and "favicon" not in m.text else None)
-    return ctx, pg
 
 
 def start_class(teacher):
@@ -75,7 +66,7 @@ def test_a_token_question_hides_its_answer_until_reveal(browser, live_server, cl
     qi = body["query_tokens"].index("it")
     ctxs = []
     try:
-        ctx, teacher = new_page(browser, LAPTOP)
+        ctx, teacher = watched_page(browser, LAPTOP)
         ctxs.append(ctx)
         teacher.goto(live_server + URL)
         teacher.wait_for_function("() => document.querySelectorAll('#heatmap .xtick text').length > 5", timeout=90_000)
@@ -93,7 +84,7 @@ def test_a_token_question_hides_its_answer_until_reveal(browser, live_server, cl
         teacher.click("#class-qr-close")
         assert teacher.is_hidden("img.cl-qr")
 
-        ctx, student = new_page(browser, PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
+        ctx, student = watched_page(browser, PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
         ctxs.append(ctx)
         student.goto(join_url)
         student.wait_for_function("() => document.querySelector('#class-status')?.textContent === 'following'",
@@ -198,7 +189,7 @@ def test_a_token_question_hides_its_answer_until_reveal(browser, live_server, cl
 
 
 def test_ask_uses_the_sentence_in_sight_or_says_why_not(browser, live_server):
-    ctx, teacher = new_page(browser, LAPTOP)
+    ctx, teacher = watched_page(browser, LAPTOP)
     try:
         # a fresh page, nothing submitted: Ask asks about the Attention view's default sentence
         teacher.goto(live_server + "/")

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from tests.conftest import CHROMIUM_ARGS  # noqa: F401  (same browser flags as the shared fixture)
-from tests.screens import shot
+from tests.screens import shot, watched_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 URL = "/?view=attention&model=minilm&text=The+animal+didn%27t+cross+the+street+because+it+was+tired&layer=1&head=3"
@@ -15,12 +15,7 @@ PHONE = {"width": 390, "height": 844}
 
 
 def new_page(browser, base, viewport, **kw):
-    ctx = browser.new_context(viewport=viewport, **kw)
-    pg = ctx.new_page()
-    pg.errors = []
-    pg.on("pageerror", lambda e: pg.errors.append(str(e)))
-    pg.on("console", lambda m: pg.errors.append(m.text) if m.type == "error" and "favicon" not in m.text else None)
-    return ctx, pg
+    return watched_page(browser, viewport, **kw)
 
 
 def test_teacher_and_three_students(browser, live_server):

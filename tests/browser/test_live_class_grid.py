@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tests.screens import shot
+from tests.screens import shot, watched_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(300)]
 PHONE = {"width": 390, "height": 844}
@@ -18,15 +18,6 @@ VALUES = [round(((i * 37) % 53) / 100, 4) for i in range(LAYERS * HEADS)]
 VALUES[4 * HEADS + 7] = 0.91
 OPEN = "() => document.body.dataset.classQuestion === 'grid'"
 CLOSED = "() => !('classQuestion' in document.body.dataset)"
-
-
-def new_page(browser, viewport, **kw):
-    ctx = browser.new_context(viewport=viewport, **kw)
-    pg = ctx.new_page()
-    pg.errors = []
-    pg.on("pageerror", lambda e: pg.errors.append(str(e)))
-    pg.on("console", lambda m: pg.errors.append(m.text) if m.type == "error" and "favicon" not in m.text else None)
-    return ctx, pg
 
 
 def atlas_current(pg, layers: int = LAYERS, heads: int = HEADS, values: list[float] = VALUES,
@@ -48,7 +39,7 @@ def tap_cell(pg, layer: int, head: int) -> None:
 def test_find_the_induction_head_on_the_grid(browser, live_server):
     ctxs = []
     try:
-        ctx, teacher = new_page(browser, {"width": 1400, "height": 1000})
+        ctx, teacher = watched_page(browser, {"width": 1400, "height": 1000})
         ctxs.append(ctx)
         teacher.goto(live_server + "/?view=atlas")
         teacher.click("#class-start")
@@ -58,7 +49,7 @@ def test_find_the_induction_head_on_the_grid(browser, live_server):
         assert teacher.is_hidden("#class-query-label")
         atlas_current(teacher)
 
-        ctx, phone = new_page(browser, PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
+        ctx, phone = watched_page(browser, PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
         ctxs.append(ctx)
         phone.goto(join_url)
         phone.wait_for_function("() => document.querySelector('#class-status')?.textContent === 'following'",

@@ -1,10 +1,9 @@
 // The generate view's controls: declared once with their state keys (URL parameters), the request they make,
 // what a model changes in them (its examples, layers, heads, strategies), and the view's shared error line.
+import { fitText } from "../analysis.js";
 import { declare } from "../kernel/controls.js";
 import { fill, range } from "../ui.js";
 import { $ } from "./generate_common.js";
-
-const FRENCH = /^(je|le|la|il|elle|nous|vous|tu|ils|elles|les|un|une)\b/i;
 
 /** Models that generate: decoders and encoder-decoders (/api/models gives a model still loading the kind of its
  * configured family when it has one; one of unknown kind is listed until it loads). */
@@ -119,9 +118,7 @@ export function stepSelect(id, delta) {
  */
 export function fitControls(m, examples, pick) {
   const seq2seq = m.kind === "encoder-decoder";
-  const text = $("gen-text");
-  if (seq2seq && !FRENCH.test(text.value)) text.value = examples.textbook[0];
-  else if (!seq2seq && examples.textbook.includes(text.value)) text.value = examples.default[0];
+  fitText($("gen-text"), m, { english: examples.default[0], french: examples.textbook[0] }); // each model's own prompt
   $("gen-strategy").querySelector("option[value=sample]").disabled = seq2seq;
   if (seq2seq && $("gen-strategy").value === "sample") $("gen-strategy").value = "greedy";
   $("gen-attn-kind-field").hidden = !seq2seq;

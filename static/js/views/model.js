@@ -22,6 +22,44 @@ function classAsk() {
   return d.classQuestion === "token" ? { layer: Number(d.classLayer), head: d.classHead } : null;
 }
 
+/**
+ * Every layer × head of `data` ({res, L, H, Tq, Tk, layers: [Promise<{flat}>]}) as thumbnails in #mv-fig, drawn
+ * layer by layer; `state`: {px, fit, cursor, ask (a class question's {layer, head} or null), onPick(l, h)}.
+ * Returns the grid's drawing ({done, canvases}).
+ */
+export function render(state, data) {
+  const { res, L, H, Tq, Tk, layers } = data;
+  const fig = $("mv-fig");
+  const layer = async (l) => {
+    const { flat } = await layers[l];
+    return { flat, offset: (h) => h * Tq * Tk };
+  };
+  const drawing = grid(fig, { L, H, rows: Tq, cols: Tk, layer, px: state.px, fit: state.fit,
+    cursor: state.cursor, colour: fontColor(), onPick: state.onPick });
+  hideAsked(drawing, state.ask);
+  fig.setAttribute("aria-label", `Every head of ${res.model}: ${L} layers by ${H} heads, ${Tq} by ${Tk} tokens each`);
+  return drawing;
+}
+
+/** A class question's head (every head of its layer for the heads' mean): a grey tile in place of its thumbnail. */
+function hideAsked(drawing, ask) {
+  const row = ask && drawing.canvases[ask.layer];
+  if (!row) return;
+  row.forEach((c, h) => {
+    if (ask.head !== "mean" && Number(ask.head) !== h) return;
+    const b = document.createElement("canvas");
+    b.width = 1; b.height = 1;
+    const ctx = b.getContext("2d");
+    ctx.fillStyle = "#c9ced8";
+    ctx.fillRect(0, 0, 1, 1);
+    b.style.cssText = c.style.cssText;
+    b.style.cursor = "default";
+    Object.assign(b.dataset, { layer: c.dataset.layer, head: c.dataset.head, classHidden: "1" });
+    b.title = `layer ${ask.layer + 1} · head ${h + 1}: hidden until Reveal`;
+    c.replaceWith(b); // the drawn one (which the grid still paints) stays out of the page and of the PNG
+  });
+}
+
 /** View contract: mount(ctx) once, then show(state) on every visit or URL change. */
 export async function mount(ctx) {
   ensureCss();
@@ -146,39 +184,10 @@ class ModelView {
   }
 
   async render() {
-    const data = this.data;
-    if (!data) return;
-    const { res, L, H, Tq, Tk, layers } = data;
-    const fig = $("mv-fig");
-    const layer = async (l) => {
-      const { flat } = await layers[l];
-      return { flat, offset: (h) => h * Tq * Tk };
-    };
-    this.drawing = grid(fig, { L, H, rows: Tq, cols: Tk, layer, px: this.thumbPx(L, H), fit: $("mv-fit").checked,
-      cursor: this.cursor, colour: fontColor(), onPick: (l, h) => this.open(l, h) });
-    this.hideAsked();
-    fig.setAttribute("aria-label", `Every head of ${res.model}: ${L} layers by ${H} heads, ${Tq} by ${Tk} tokens each`);
+    if (!this.data) return;
+    this.drawing = render({ px: this.thumbPx(this.data.L, this.data.H), fit: $("mv-fit").checked, cursor: this.cursor,
+      ask: classAsk(), onPick: (l, h) => this.open(l, h) }, this.data);
     await this.drawing.done;
-  }
-
-  /** A class question's head (every head of its layer for the heads' mean): a grey tile in place of its thumbnail. */
-  hideAsked() {
-    const ask = classAsk();
-    const row = ask && this.drawing.canvases[ask.layer];
-    if (!row) return;
-    row.forEach((c, h) => {
-      if (ask.head !== "mean" && Number(ask.head) !== h) return;
-      const b = document.createElement("canvas");
-      b.width = 1; b.height = 1;
-      const ctx = b.getContext("2d");
-      ctx.fillStyle = "#c9ced8";
-      ctx.fillRect(0, 0, 1, 1);
-      b.style.cssText = c.style.cssText;
-      b.style.cursor = "default";
-      Object.assign(b.dataset, { layer: c.dataset.layer, head: c.dataset.head, classHidden: "1" });
-      b.title = `layer ${ask.layer + 1} · head ${h + 1}: hidden until Reveal`;
-      c.replaceWith(b); // the drawn one (which the grid still paints) stays out of the page and of the PNG
-    });
   }
 
   fileName() {
