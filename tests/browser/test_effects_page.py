@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from tests.browser.test_generate_page import wait_loaded
-from tests.browser.test_live_class_grid import CLOSED, OPEN, PHONE, new_page, tap_cell
-from tests.screens import shot
+from tests.browser.test_live_class_grid import CLOSED, OPEN, PHONE, tap_cell
+from tests.screens import shot, watched_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(600)]
 DESKTOP = {"width": 1366, "height": 768}
@@ -305,7 +305,7 @@ def test_which_head_matters_most_in_the_live_class(browser, live_server):
     top = l * 9 + h
     ctxs = []
     try:
-        ctx, teacher = new_page(browser, DESKTOP)
+        ctx, teacher = watched_page(browser, DESKTOP)
         ctxs.append(ctx)
         q = {"view": "effects", "model": MODEL, **{k: ioi[k] for k in ("clean", "corrupt", "metric")},
              "answer": ioi["target"], "foil": ioi["foil"]}
@@ -319,7 +319,7 @@ def test_which_head_matters_most_in_the_live_class(browser, live_server):
         teacher.wait_for_function("() => document.querySelector('#class-ask').textContent === 'Ask: which head matters most?'")
         join_url = teacher.text_content("#class-url")
 
-        ctx, phone = new_page(browser, PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
+        ctx, phone = watched_page(browser, PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
         ctxs.append(ctx)
         phone.goto(join_url)
         phone.wait_for_function("() => document.querySelector('#class-status')?.textContent === 'following'", timeout=60_000)
